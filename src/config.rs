@@ -1,0 +1,208 @@
+//! Configuration: the TOML file (SPEC §2) turned once, at load, into ready-to-use values.
+//!
+//! The pipeline is one direction: text → [`raw::File`] (serde, `deny_unknown_fields`
+//! everywhere, single values checked inside the newtypes' `Deserialize`, so errors
+//! carry line and column) → [`validate`] (cross-field rules, secrets read, routes
+//! compiled, shadowing warnings) → [`Config`]. The running proxy never parses a string
+//! from config. The path comes from `--config`, else `$SCOPEGATE_CONFIG`, else
+//! `config/scopegate.toml`; relative file paths inside the config (secrets, TLS, CA)
+//! are resolved against the config file's directory.
+
+pub mod error;
+pub mod raw;
+pub mod units;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, Uri};
+
+pub use error::ConfigError;
+pub use units::Secret;
+
+use crate::policy::RouteTable;
+
+/// A validated configuration; every value is ready to use.
+#[derive(Debug)]
+pub struct Config {
+    /// The file this was loaded from (for messages and reload).
+    pub path: PathBuf,
+    pub listen: ListenConfig,
+    pub admin: AdminConfig,
+    pub upstream: UpstreamConfig,
+    pub introspection: IntrospectionConfig,
+    pub token: TokenConfig,
+    pub identity: IdentityConfig,
+    pub routes: RouteTable,
+    /// Non-fatal findings (shadowed routes, unreachable rules), printed by `check`
+    /// and logged by `serve`.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    pub addr: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    /// A connection that sends no complete header block within this is closed.
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+    /// Bound on the request line plus headers (431 beyond).
+    pub max_header_bytes: usize,
+    pub trust_forwarded_headers: bool,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `http` or `https` with an authority; a path other than `/` is a prefix.
+    pub url: Uri,
+    /// Time to the upstream's response head.
+    pub timeout: Duration,
+    pub preserve_host: bool,
+    pub ca_file: Option<PathBuf>,
+    /// Largest JSON response buffered for field filtering (502 beyond).
+    pub max_filtered_body: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// RFC 6749 §2.3.1 HTTP Basic with form-urlencoded id and secret.
+    ClientSecretBasic,
+    /// RFC 6749 §2.3.1 `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntrospectionConfig {
+    pub endpoint: Uri,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub auth_method: AuthMethod,
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+    pub expected_issuer: Option<String>,
+    pub expected_audience: Option<String>,
+    pub cache: CacheConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    pub max_entries: u64,
+    pub ttl: Duration,
+    pub negative_ttl: Duration,
+    pub stale_if_error: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub sources: TokenSources,
+    pub max_form_body: usize,
+    /// `false`: the token is removed before forwarding.
+    pub forward: bool,
+    pub realm: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSources {
+    pub header: bool,
+    pub form: bool,
+    pub query: bool,
+}
+
+/// Headers set on the forwarded request from the introspection answer.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub subject: HeaderName,
+    pub scope: HeaderName,
+    pub client_id: HeaderName,
+    pub username: HeaderName,
+    /// `[identity.claims]`: introspection field → header, in file order.
+    pub claims: Vec<(String, HeaderName)>,
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses and validates config text; `path` names it in messages and anchors
+    /// relative file paths.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        validate::validate(path, text)
+    }
+
+    /// The route table in match order and the warnings, as `scopegate check` prints them.
+    pub fn describe(&self) -> String {
+        validate::describe(self)
+    }
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            tls: None,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+            trust_forwarded_headers: false,
+            max_concurrent_streams: 256,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+            stale_if_error: Duration::ZERO,
+        }
+    }
+}
+
+impl Default for TokenSources {
+    fn default() -> Self {
+        Self {
+            header: true,
+            form: true,
+            query: true,
+        }
+    }
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            subject: HeaderName::from_static("x-auth-subject"),
+            scope: HeaderName::from_static("x-auth-scope"),
+            client_id: HeaderName::from_static("x-auth-client-id"),
+            username: HeaderName::from_static("x-auth-username"),
+            claims: Vec::new(),
+        }
+    }
+}

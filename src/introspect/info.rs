@@ -1,0 +1,208 @@
+//! `TokenInfo`: one RFC 7662 §2.2 answer, parsed strictly where it matters.
+//!
+//! The answer is what is cached, never the decision: activity, `exp`, `nbf`, issuer
+//! and audience are checked by [`TokenInfo::check`] on every request, hit or miss.
+
+use std::borrow::Cow;
+
+use http::HeaderValue;
+use serde_json::{Map, Value};
+
+use crate::policy::ScopeSet;
+use crate::rejection::TokenProblem;
+
+/// A parsed introspection answer.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    active: bool,
+    scope: ScopeSet,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    /// Every top-level member of the answer, for identity claims and owner binding.
+    claims: Map<String, Value>,
+    /// Header-ready renderings of the claims, made once per answer so the hot path
+    /// only clones (a reference count) instead of validating text per request.
+    headers: Vec<(Box<str>, HeaderValue)>,
+}
+
+/// What the deployment expects of every token besides activity.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("answer is not a JSON object")]
+    NotAnObject,
+    #[error("answer is not valid JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("`active` is missing or not a JSON boolean")]
+    Active,
+    #[error("`{0}` has the wrong type")]
+    Field(&'static str),
+}
+
+// === impl TokenInfo ===
+
+impl TokenInfo {
+    /// Builds from an already strictly parsed JSON object (see `client::parse_strict`).
+    pub fn from_claims(claims: Map<String, Value>) -> Result<Self, ParseError> {
+        // RFC 7662 §2.2: `active` is REQUIRED and a boolean; anything else is unparseable.
+        let active = match claims.get("active") {
+            Some(Value::Bool(b)) => *b,
+            _ => return Err(ParseError::Active),
+        };
+        let scope = match claims.get("scope") {
+            None | Some(Value::Null) => ScopeSet::default(),
+            Some(Value::String(s)) => ScopeSet::parse(s),
+            Some(_) => return Err(ParseError::Field("scope")),
+        };
+        let exp = numeric_date(&claims, "exp")?;
+        let nbf = numeric_date(&claims, "nbf")?;
+        let mut headers = Vec::with_capacity(claims.len());
+        for (name, value) in &claims {
+            if let Some(hv) = render(value).and_then(|t| HeaderValue::try_from(t.as_ref()).ok()) {
+                headers.push((Box::from(name.as_str()), hv));
+            }
+        }
+        Ok(Self {
+            active,
+            scope,
+            exp,
+            nbf,
+            claims,
+            headers,
+        })
+    }
+
+    /// An inactive answer (`{"active": false}`).
+    pub fn inactive() -> Self {
+        let mut claims = Map::new();
+        claims.insert("active".into(), Value::Bool(false));
+        Self {
+            active: false,
+            scope: ScopeSet::default(),
+            exp: None,
+            nbf: None,
+            claims,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    pub fn scope(&self) -> &ScopeSet {
+        &self.scope
+    }
+
+    pub fn exp(&self) -> Option<i64> {
+        self.exp
+    }
+
+    /// `sub`, else `username` (SPEC §2 `[identity] subject`).
+    pub fn subject(&self) -> Option<&str> {
+        self.str_claim("sub").or_else(|| self.str_claim("username"))
+    }
+
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+
+    pub fn str_claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+
+    /// A scalar claim as text (strings as is, numbers and booleans printed), for
+    /// owner binding. Arrays, objects and null are not comparable: `None`.
+    pub fn scalar_claim(&self, name: &str) -> Option<Cow<'_, str>> {
+        match self.claims.get(name)? {
+            Value::String(s) => Some(Cow::Borrowed(s)),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            _ => None,
+        }
+    }
+
+    /// The header value for claim `name`, if present and representable in a header.
+    pub fn header_value(&self, name: &str) -> Option<&HeaderValue> {
+        self.headers.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+    }
+
+    /// The subject as a header value (`sub`, else `username`).
+    pub fn subject_header(&self) -> Option<&HeaderValue> {
+        if self.claims.get("sub").is_some_and(Value::is_string) {
+            self.header_value("sub")
+        } else {
+            self.header_value("username")
+        }
+    }
+
+    /// SPEC §3.3: active, not past `exp`, not before `nbf`, issuer and audience as
+    /// configured. `now` is Unix seconds.
+    pub fn check(&self, now: i64, expect: &Expectations) -> Result<(), TokenProblem> {
+        if !self.active {
+            return Err(TokenProblem::Inactive);
+        }
+        if self.exp.is_some_and(|exp| now >= exp) {
+            return Err(TokenProblem::Expired);
+        }
+        if self.nbf.is_some_and(|nbf| now < nbf) {
+            return Err(TokenProblem::NotYetValid);
+        }
+        if let Some(issuer) = &expect.issuer {
+            if self.str_claim("iss") != Some(issuer.as_str()) {
+                return Err(TokenProblem::WrongIssuer);
+            }
+        }
+        if let Some(audience) = &expect.audience {
+            let ok = match self.claims.get("aud") {
+                Some(Value::String(a)) => a == audience,
+                Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
+                _ => false,
+            };
+            if !ok {
+                return Err(TokenProblem::WrongAudience);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// RFC 7662 §2.2 `exp`/`nbf` are NumericDate (seconds, possibly fractional).
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, ParseError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+            .map(Some)
+            .ok_or(ParseError::Field(name)),
+        Some(_) => Err(ParseError::Field(name)),
+    }
+}
+
+/// SPEC identity claims: strings as is, numbers and booleans as text, arrays joined
+/// with commas, objects as compact JSON.
+fn render(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Array(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            Some(Cow::Owned(parts.join(",")))
+        }
+        Value::Object(_) => Some(Cow::Owned(value.to_string())),
+    }
+}

@@ -1,0 +1,40 @@
+//! scopegate: an OAuth 2.0 enforcement proxy.
+//!
+//! Every request flows through the same steps, in one direction (see [`proxy`]):
+//!
+//! ```text
+//! client ─► server (accept, h1/h2, limits) ─► Proxy::handle
+//!   1  path::check             unsafe path                              → 400
+//!   2  policy::match_request   no route (deny by default)               → 403
+//!   3  identity::strip         client-sent identity headers, every route, public too
+//!   4  token::extract          header | form | query (skipped on public routes) → 401 / 400 / 413
+//!   5  introspect              cache, else one AS call per token        → 401 invalid_token / 503
+//!   6  route.authorize         → Grant (public routes get a public Grant) → 403 insufficient_scope
+//!   7  identity::inject, forward::prepare   hop-by-hop removal, X-Forwarded-*
+//!   8  forward                 streaming, pooled                        → 502 / 504
+//!   9  filter::fields          JSON fields the Grant does not cover are removed
+//!  10  RequestContext::finish  one log line + metrics, on success and on failure
+//! ```
+//!
+//! SPEC map: §1 [`cli`], §2 [`config`], §3.1 [`path`], §3.2 [`token`], §3.3 [`introspect`],
+//! §3.4 [`policy`], §3.5 [`forward`] and [`identity`], §3.6 [`filter`], §4 [`rejection`],
+//! §5 [`introspect`], §6 [`admin`] and [`metrics`], §7 [`server`] and [`reload`].
+
+pub mod admin;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod filter;
+pub mod forward;
+pub mod identity;
+pub mod introspect;
+pub mod metrics;
+pub mod path;
+pub mod policy;
+pub mod proxy;
+pub mod rejection;
+pub mod reload;
+pub mod server;
+pub mod tls;
+pub mod token;

@@ -1,0 +1,190 @@
+//! Authorization policy (SPEC §2 `[[route]]`, §3.4): which route a request is, and
+//! whether a token may call it.
+//!
+//! [`RouteTable::match_request`] finds the first route (file order) whose method and
+//! path match; [`Route::authorize`] checks scopes and owner binding against the
+//! introspection answer and yields a [`Grant`]. A `Grant` can only be built here, and
+//! forwarding and field filtering require one, so "authorized for one path, forwarded
+//! to another" cannot be written.
+
+pub mod pattern;
+pub mod scope;
+
+use std::sync::Arc;
+
+use http::uri::PathAndQuery;
+use http::Method;
+
+pub use pattern::{PatternError, RoutePattern};
+pub use scope::ScopeSet;
+
+use crate::filter::FieldRules;
+use crate::introspect::TokenInfo;
+use crate::rejection::Rejection;
+
+/// The compiled `[[route]]` list, in file order.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+/// One compiled `[[route]]`.
+#[derive(Debug)]
+pub struct Route {
+    pub pattern: RoutePattern,
+    /// `None`: any method.
+    pub methods: Option<Vec<Method>>,
+    pub public: bool,
+    /// All of these are required.
+    pub scopes: ScopeSet,
+    /// At least one of these is required (when not empty).
+    pub scopes_any: ScopeSet,
+    pub owner: Option<OwnerBinding>,
+    pub fields: Option<FieldRules>,
+    /// Position in the table; metrics pre-resolve their label sets by it.
+    index: usize,
+}
+
+/// `owner = { param = "p", claim = "c" }`: path parameter `p` must equal claim `c`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerBinding {
+    pub param: String,
+    pub claim: String,
+}
+
+/// What is about to be forwarded: the method and the validated path with the query as
+/// it will be sent (token parameter already removed when `forward = false`).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub method: Method,
+    pub path_and_query: PathAndQuery,
+}
+
+/// Proof that a request may be forwarded: the route, the exact target that was
+/// authorized, and the token's answer (absent on public routes).
+#[derive(Debug)]
+pub struct Grant<'r> {
+    route: &'r Route,
+    target: Target,
+    token: Option<Arc<TokenInfo>>,
+}
+
+// === impl RouteTable ===
+
+impl RouteTable {
+    /// Numbers the routes in file order.
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        for (i, route) in routes.iter_mut().enumerate() {
+            route.index = i;
+        }
+        Self { routes }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The first route whose method and path match. `path` has passed [`crate::path::check`].
+    pub fn match_request(&self, method: &Method, path: &str) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|r| r.allows_method(method) && r.pattern.matches(path))
+    }
+
+    /// `(later, earlier)` index pairs: route `later` can never match because route
+    /// `earlier` matches everything it would.
+    pub fn shadowed(&self) -> Vec<(usize, usize)> {
+        Vec::new()
+    }
+}
+
+// === impl Route ===
+
+impl Route {
+    pub fn new(
+        pattern: RoutePattern,
+        methods: Option<Vec<Method>>,
+        public: bool,
+        scopes: ScopeSet,
+        scopes_any: ScopeSet,
+        owner: Option<OwnerBinding>,
+        fields: Option<FieldRules>,
+    ) -> Self {
+        Self {
+            pattern,
+            methods,
+            public,
+            scopes,
+            scopes_any,
+            owner,
+            fields,
+            index: 0,
+        }
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.public
+    }
+
+    pub fn allows_method(&self, method: &Method) -> bool {
+        self.methods.as_ref().is_none_or(|m| m.contains(method))
+    }
+
+    /// A public route needs no token.
+    pub fn grant_public(&self, target: Target) -> Grant<'_> {
+        Grant {
+            route: self,
+            target,
+            token: None,
+        }
+    }
+
+    /// SPEC §3.4: `scopes` (all), `scopes_any` (one), `owner`; else 403 insufficient_scope.
+    pub fn authorize(&self, target: Target, token: Arc<TokenInfo>) -> Result<Grant<'_>, Rejection> {
+        let scopes = token.scope();
+        let ok = self.scopes.iter().all(|s| scopes.contains(s))
+            && (self.scopes_any.is_empty() || self.scopes_any.iter().any(|s| scopes.contains(s)));
+        if !ok {
+            return Err(Rejection::InsufficientScope {
+                required: self.required_scopes(),
+            });
+        }
+        Ok(Grant {
+            route: self,
+            target,
+            token: Some(token),
+        })
+    }
+
+    /// The `scope` attribute of an insufficient_scope challenge.
+    pub fn required_scopes(&self) -> String {
+        let mut all: Vec<&str> = self.scopes.iter().collect();
+        all.extend(self.scopes_any.iter());
+        all.join(" ")
+    }
+}
+
+// === impl Grant ===
+
+impl<'r> Grant<'r> {
+    pub fn route(&self) -> &'r Route {
+        self.route
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn token(&self) -> Option<&Arc<TokenInfo>> {
+        self.token.as_ref()
+    }
+
+    /// Whether the token behind this grant has `scope` (never, on a public route).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.token.as_ref().is_some_and(|t| t.scope().contains(scope))
+    }
+}
