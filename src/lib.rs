@@ -36,5 +36,6 @@ pub mod proxy;
 pub mod rejection;
 pub mod reload;
 pub mod server;
+pub mod state;
 pub mod tls;
 pub mod token;
