@@ -35,6 +35,7 @@ pub mod policy;
 pub mod proxy;
 pub mod rejection;
 pub mod reload;
+pub mod run;
 pub mod server;
 pub mod state;
 pub mod tls;
