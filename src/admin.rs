@@ -77,7 +77,10 @@ impl Admin {
             }
             (&Method::GET, "/metrics") => {
                 let state = self.state.load();
-                state.metrics.cache_entries.set(i64::try_from(state.introspector.entry_count()).unwrap_or(i64::MAX));
+                state
+                    .metrics
+                    .cache_entries
+                    .set(i64::try_from(state.introspector.entry_count()).unwrap_or(i64::MAX));
                 let mut rsp = Response::new(Full::new(Bytes::from(state.metrics.render())));
                 rsp.headers_mut().insert(
                     CONTENT_TYPE,
@@ -96,7 +99,12 @@ impl Admin {
     async fn purge(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
             Ok(b) => b.to_bytes(),
-            Err(_) => return json(StatusCode::BAD_REQUEST, r#"{"error":"body unreadable or over 64 KiB"}"#),
+            Err(_) => {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    r#"{"error":"body unreadable or over 64 KiB"}"#,
+                )
+            }
         };
         let purge = match parse_purge(&body) {
             Ok(p) => p,
@@ -126,17 +134,24 @@ impl std::fmt::Debug for PurgeLog<'_> {
 
 /// `{}` → all; `{"subject":"alice"}`; `{"token_sha256":"<64 hex>"}`.
 pub fn parse_purge(body: &[u8]) -> Result<Purge, &'static str> {
-    let text = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    let text = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     let value: serde_json::Value = serde_json::from_slice(text).map_err(|_| "body is not JSON")?;
     let serde_json::Value::Object(map) = value else {
         return Err("body must be a JSON object");
     };
     match (map.get("subject"), map.get("token_sha256"), map.len()) {
         (None, None, 0) => Ok(Purge::All),
-        (Some(serde_json::Value::String(s)), None, 1) if !s.is_empty() => Ok(Purge::Subject(s.clone())),
+        (Some(serde_json::Value::String(s)), None, 1) if !s.is_empty() => {
+            Ok(Purge::Subject(s.clone()))
+        }
         (None, Some(serde_json::Value::String(h)), 1) => {
             let mut digest = [0u8; 32];
-            hex::decode_to_slice(h.trim(), &mut digest).map_err(|_| "token_sha256 must be 64 hex digits")?;
+            hex::decode_to_slice(h.trim(), &mut digest)
+                .map_err(|_| "token_sha256 must be 64 hex digits")?;
             Ok(Purge::TokenSha256(digest))
         }
         _ => Err("expected {}, {\"subject\": \"...\"} or {\"token_sha256\": \"<hex>\"}"),
@@ -146,8 +161,10 @@ pub fn parse_purge(body: &[u8]) -> Result<Purge, &'static str> {
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut rsp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *rsp.status_mut() = status;
-    rsp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    rsp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     rsp
 }
 
@@ -167,7 +184,10 @@ mod tests {
     fn purge_bodies() {
         assert_eq!(parse_purge(b"{}"), Ok(Purge::All));
         assert_eq!(parse_purge(b""), Ok(Purge::All));
-        assert_eq!(parse_purge(br#"{"subject":"alice"}"#), Ok(Purge::Subject("alice".into())));
+        assert_eq!(
+            parse_purge(br#"{"subject":"alice"}"#),
+            Ok(Purge::Subject("alice".into()))
+        );
         let hex = "ab".repeat(32);
         assert_eq!(
             parse_purge(format!(r#"{{"token_sha256":"{hex}"}}"#).as_bytes()),

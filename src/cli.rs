@@ -46,6 +46,8 @@ pub enum LogFormat {
 
 impl Cli {
     pub fn config_path(&self) -> PathBuf {
-        self.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
     }
 }

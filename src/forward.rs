@@ -92,7 +92,10 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 // === impl Forwarder ===
 
 impl Forwarder {
-    pub fn new(config: &UpstreamConfig, trust_forwarded: bool) -> Result<Self, crate::tls::TlsError> {
+    pub fn new(
+        config: &UpstreamConfig,
+        trust_forwarded: bool,
+    ) -> Result<Self, crate::tls::TlsError> {
         let tls = crate::tls::client_config(config.ca_file.as_deref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -108,11 +111,10 @@ impl Forwarder {
             .pool_max_idle_per_host(1024)
             .build(connector);
         let scheme = config.url.scheme().cloned().unwrap_or(Scheme::HTTP);
-        let authority = config
-            .url
-            .authority()
-            .cloned()
-            .ok_or_else(|| crate::tls::TlsError::Invalid("upstream url has no authority".into()))?;
+        let authority =
+            config.url.authority().cloned().ok_or_else(|| {
+                crate::tls::TlsError::Invalid("upstream url has no authority".into())
+            })?;
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| crate::tls::TlsError::Invalid("upstream authority".into()))?;
         Ok(Self {
@@ -152,11 +154,12 @@ impl Forwarder {
             .map_err(|e| Rejection::UpstreamUnreachable(ForwardError::Build(e)))?;
 
         // The client's Host (h1) or :authority (h2), for X-Forwarded-Host and preserve_host.
-        let client_host = parts
-            .headers
-            .get(HOST)
-            .cloned()
-            .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let client_host = parts.headers.get(HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
 
         let headers = &mut parts.headers;
         remove_hop_by_hop(headers);
@@ -180,9 +183,17 @@ impl Forwarder {
         Ok(Request::from_parts(parts, body))
     }
 
-    fn set_forwarded(&self, headers: &mut HeaderMap, client_host: Option<&HeaderValue>, downstream: Downstream) {
+    fn set_forwarded(
+        &self,
+        headers: &mut HeaderMap,
+        client_host: Option<&HeaderValue>,
+        downstream: Downstream,
+    ) {
         let ip = downstream.remote.ip().to_string();
-        let xff = match headers.get(&X_FORWARDED_FOR).filter(|_| self.trust_forwarded) {
+        let xff = match headers
+            .get(&X_FORWARDED_FOR)
+            .filter(|_| self.trust_forwarded)
+        {
             Some(prior) => {
                 let mut joined = prior.as_bytes().to_vec();
                 joined.extend_from_slice(b", ");
@@ -213,8 +224,12 @@ impl Forwarder {
     pub async fn forward(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, Rejection> {
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Err(_) => Err(Rejection::UpstreamTimeout),
-            Ok(Err(e)) if e.is_connect() => Err(Rejection::UpstreamUnreachable(ForwardError::Connect(Box::new(e)))),
-            Ok(Err(e)) => Err(Rejection::UpstreamUnreachable(ForwardError::Exchange(Box::new(e)))),
+            Ok(Err(e)) if e.is_connect() => Err(Rejection::UpstreamUnreachable(
+                ForwardError::Connect(Box::new(e)),
+            )),
+            Ok(Err(e)) => Err(Rejection::UpstreamUnreachable(ForwardError::Exchange(
+                Box::new(e),
+            ))),
             Ok(Ok(mut rsp)) => {
                 if rsp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
                     remove_hop_by_hop(rsp.headers_mut());

@@ -50,7 +50,11 @@ impl Identity {
         if !headers.keys().any(|k| self.is_identity(k)) {
             return 0;
         }
-        let doomed: Vec<HeaderName> = headers.keys().filter(|k| self.is_identity(k)).cloned().collect();
+        let doomed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| self.is_identity(k))
+            .cloned()
+            .collect();
         let mut removed = 0;
         for name in doomed {
             if headers.remove(&name).is_some() {
@@ -63,7 +67,9 @@ impl Identity {
 
     fn is_identity(&self, name: &HeaderName) -> bool {
         let candidate = name.as_str().as_bytes();
-        self.headers.iter().any(|(_, configured)| same_header(configured.as_str().as_bytes(), candidate))
+        self.headers
+            .iter()
+            .any(|(_, configured)| same_header(configured.as_str().as_bytes(), candidate))
     }
 
     /// Sets the identity headers from `info`; a header whose claim is absent (or not
@@ -86,7 +92,11 @@ impl Identity {
 fn same_header(configured: &[u8], candidate: &[u8]) -> bool {
     configured.len() == candidate.len()
         && configured.iter().zip(candidate).all(|(&a, &b)| {
-            let b = if b == b'_' { b'-' } else { b.to_ascii_lowercase() };
+            let b = if b == b'_' {
+                b'-'
+            } else {
+                b.to_ascii_lowercase()
+            };
             a == b
         })
 }
@@ -98,15 +108,26 @@ mod tests {
 
     fn identity() -> Identity {
         let mut config = IdentityConfig::default();
-        config.claims.push(("tenant".into(), HeaderName::from_static("x-auth-tenant")));
+        config
+            .claims
+            .push(("tenant".into(), HeaderName::from_static("x-auth-tenant")));
         Identity::new(&config)
     }
 
     #[test]
     fn strips_configured_headers_and_underscore_variants() {
         let mut h = HeaderMap::new();
-        for name in ["x-auth-subject", "x_auth_subject", "x-auth_scope", "x-auth-tenant", "x-other"] {
-            h.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static("evil"));
+        for name in [
+            "x-auth-subject",
+            "x_auth_subject",
+            "x-auth_scope",
+            "x-auth-tenant",
+            "x-other",
+        ] {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("evil"),
+            );
         }
         h.append("x-auth-subject", HeaderValue::from_static("evil2"));
         assert_eq!(identity().strip(&mut h), 4);
@@ -119,7 +140,9 @@ mod tests {
         let claims = serde_json::json!({
             "active": true, "sub": "alice", "scope": "a b", "tenant": ["t1", "t2"]
         });
-        let serde_json::Value::Object(map) = claims else { unreachable!() };
+        let serde_json::Value::Object(map) = claims else {
+            unreachable!()
+        };
         let info = TokenInfo::from_claims(map).unwrap();
         let mut h = HeaderMap::new();
         identity().inject(&mut h, &info);
@@ -132,7 +155,8 @@ mod tests {
 
     #[test]
     fn subject_falls_back_to_username() {
-        let serde_json::Value::Object(map) = serde_json::json!({"active": true, "username": "bob"}) else {
+        let serde_json::Value::Object(map) = serde_json::json!({"active": true, "username": "bob"})
+        else {
             unreachable!()
         };
         let info = TokenInfo::from_claims(map).unwrap();

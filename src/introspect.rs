@@ -100,7 +100,8 @@ impl Introspector {
             Some(p) => (p.cache.clone(), p.stale.clone()),
             None => (
                 cache::build(config.cache.max_entries),
-                (!config.cache.stale_if_error.is_zero()).then(|| cache::build(config.cache.max_entries)),
+                (!config.cache.stale_if_error.is_zero())
+                    .then(|| cache::build(config.cache.max_entries)),
             ),
         };
         Ok(Self {
@@ -127,12 +128,24 @@ impl Introspector {
         let init = async {
             let started = Instant::now();
             let result = self.client.introspect(token.expose()).await;
-            self.metrics.introspection_duration.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .introspection_duration
+                .observe(started.elapsed().as_secs_f64());
             self.record(&result);
             let info = Arc::new(result?);
-            let entry = Arc::new(Entry::new(info.clone(), token.expose(), &self.config, Duration::ZERO));
+            let entry = Arc::new(Entry::new(
+                info.clone(),
+                token.expose(),
+                &self.config,
+                Duration::ZERO,
+            ));
             if let (Some(stale), true) = (&self.stale, info.is_active()) {
-                let kept = Entry::new(info, token.expose(), &self.config, self.config.stale_if_error);
+                let kept = Entry::new(
+                    info,
+                    token.expose(),
+                    &self.config,
+                    self.config.stale_if_error,
+                );
                 stale.insert(key, Arc::new(kept)).await;
             }
             Ok::<_, IntrospectError>(entry)

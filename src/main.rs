@@ -16,7 +16,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let usage = e.use_stderr();
             let _ = e.print();
-            return if usage { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
+            return if usage {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     init_logging(cli.log_format);
@@ -32,11 +36,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve => runtime_then(|| async move {
-            scopegate::run::serve(&path).await.map_err(|e| report(&e))
-        }),
+        Command::Serve => {
+            runtime_then(
+                || async move { scopegate::run::serve(&path).await.map_err(|e| report(&e)) },
+            )
+        }
         Command::Demo { port } => runtime_then(|| async move {
-            scopegate::demo::run(port, out).await.map_err(|e| report(&*e))
+            scopegate::demo::run(port, out)
+                .await
+                .map_err(|e| report(&*e))
         }),
     }
 }
@@ -46,7 +54,10 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("scopegate: cannot start the async runtime: {e}");

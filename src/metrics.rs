@@ -105,35 +105,60 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("scopegate_requests_total", "Requests answered, by route pattern and outcome"),
+            Opts::new(
+                "scopegate_requests_total",
+                "Requests answered, by route pattern and outcome",
+            ),
             &["route", "outcome"],
         )?;
         let request_duration = HistogramVec::new(
-            HistogramOpts::new("scopegate_request_duration_seconds", "Time from request head to response head, by outcome")
-                .buckets(BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "scopegate_request_duration_seconds",
+                "Time from request head to response head, by outcome",
+            )
+            .buckets(BUCKETS.to_vec()),
             &["outcome"],
         )?;
         let upstream_duration = Histogram::with_opts(
-            HistogramOpts::new("scopegate_upstream_duration_seconds", "Time from forwarding to the upstream's response head")
-                .buckets(BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "scopegate_upstream_duration_seconds",
+                "Time from forwarding to the upstream's response head",
+            )
+            .buckets(BUCKETS.to_vec()),
         )?;
         let token_source = IntCounterVec::new(
-            Opts::new("scopegate_token_source_total", "Bearer tokens seen, by where they were sent"),
+            Opts::new(
+                "scopegate_token_source_total",
+                "Bearer tokens seen, by where they were sent",
+            ),
             &["source"],
         )?;
         let introspection = IntCounterVec::new(
-            Opts::new("scopegate_introspection_requests_total", "Calls to the introspection endpoint, by result"),
+            Opts::new(
+                "scopegate_introspection_requests_total",
+                "Calls to the introspection endpoint, by result",
+            ),
             &["result"],
         )?;
         let introspection_duration = Histogram::with_opts(
-            HistogramOpts::new("scopegate_introspection_duration_seconds", "Duration of introspection calls")
-                .buckets(BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "scopegate_introspection_duration_seconds",
+                "Duration of introspection calls",
+            )
+            .buckets(BUCKETS.to_vec()),
         )?;
         let cache_hits = IntCounter::new("scopegate_cache_hits_total", "Introspection cache hits")?;
-        let cache_misses = IntCounter::new("scopegate_cache_misses_total", "Introspection cache misses")?;
-        let cache_entries = IntGauge::new("scopegate_cache_entries", "Entries in the introspection cache")?;
+        let cache_misses =
+            IntCounter::new("scopegate_cache_misses_total", "Introspection cache misses")?;
+        let cache_entries = IntGauge::new(
+            "scopegate_cache_entries",
+            "Entries in the introspection cache",
+        )?;
         let config_reloads = IntCounterVec::new(
-            Opts::new("scopegate_config_reloads_total", "Configuration reloads, by result"),
+            Opts::new(
+                "scopegate_config_reloads_total",
+                "Configuration reloads, by result",
+            ),
             &["result"],
         )?;
         registry.register(Box::new(requests.clone()))?;
@@ -157,7 +182,8 @@ impl Metrics {
         }
         Ok(Self {
             registry,
-            request_duration: Outcome::ALL.map(|o| request_duration.with_label_values(&[o.as_str()])),
+            request_duration: Outcome::ALL
+                .map(|o| request_duration.with_label_values(&[o.as_str()])),
             token_source: ["header", "form", "query"].map(|s| token_source.with_label_values(&[s])),
             introspection_result: ["active", "inactive", "error"]
                 .map(|r| introspection.with_label_values(&[r])),

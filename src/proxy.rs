@@ -37,7 +37,11 @@ impl Proxy {
     }
 
     /// Answers one request; never hands an error to hyper.
-    pub async fn handle(&self, req: Request<Incoming>, downstream: Downstream) -> Response<ProxyBody> {
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        downstream: Downstream,
+    ) -> Response<ProxyBody> {
         // One config snapshot per request (reload.rs).
         let state = self.state.load_full();
         let mut cx = RequestContext::start(&req);
@@ -85,7 +89,11 @@ async fn pipeline(
     let mut incoming = Some(incoming);
     let mut target = Target {
         method: parts.method.clone(),
-        path_and_query: parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
     };
     let mut rebuilt_body = None;
 
@@ -116,22 +124,26 @@ async fn pipeline(
             .await
             .map_err(Rejection::AuthServerUnavailable)?;
         cx.token = Some(info.clone());
-        info.check(now_unix(), &state.expect).map_err(Rejection::InvalidToken)?;
+        info.check(now_unix(), &state.expect)
+            .map_err(Rejection::InvalidToken)?;
 
         // 6. Scopes and owner binding → proof of authorization.
         route.authorize(target, info)?
     };
 
     // 7. Build the upstream request from the grant; identity from the answer.
-    let on_upgrade = upgrade.then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>()).flatten();
+    let on_upgrade = upgrade
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
     let body = match (rebuilt_body, incoming) {
         (Some(bytes), _) => body::full(bytes),
         (None, Some(incoming)) => body::streamed_without_trailers(incoming),
         (None, None) => body::empty(),
     };
-    let mut upstream_req = state
-        .forwarder
-        .prepare(parts, body, &grant, downstream, on_upgrade.is_some())?;
+    let mut upstream_req =
+        state
+            .forwarder
+            .prepare(parts, body, &grant, downstream, on_upgrade.is_some())?;
     if let Some(info) = grant.token() {
         state.identity.inject(upstream_req.headers_mut(), info);
     }
@@ -158,9 +170,17 @@ fn check_framing(parts: &http::request::Parts) -> Result<(), Rejection> {
         return Err(Rejection::BadRequest("more than one Host header"));
     }
     if parts.headers.contains_key(TRANSFER_ENCODING) && parts.headers.contains_key(CONTENT_LENGTH) {
-        return Err(Rejection::BadRequest("both Transfer-Encoding and Content-Length"));
+        return Err(Rejection::BadRequest(
+            "both Transfer-Encoding and Content-Length",
+        ));
     }
-    if parts.headers.get_all(CONTENT_LENGTH).iter().nth(1).is_some() {
+    if parts
+        .headers
+        .get_all(CONTENT_LENGTH)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
         return Err(Rejection::BadRequest("more than one Content-Length header"));
     }
     Ok(())

@@ -41,7 +41,9 @@ impl Reloader {
     fn try_reload(&self, path: &Path) -> Result<(), String> {
         let config = Config::load(path).map_err(|e| e.to_string())?;
         let old = self.state.load_full();
-        if config.listen.addr != old.config.listen.addr || config.admin.addr != old.config.admin.addr {
+        if config.listen.addr != old.config.listen.addr
+            || config.admin.addr != old.config.admin.addr
+        {
             tracing::warn!("listener addresses changed; they take effect after a restart");
         }
         let tls = match (&self.tls, &config.listen.tls) {
@@ -58,7 +60,9 @@ impl Reloader {
             tracing::warn!("{warning}");
         }
         let state = State::build(config, Some(&old), &self.metrics, &self.health).map_err(|e| {
-            let source = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+            let source = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
             format!("{e}{source}")
         })?;
         // Both swaps happen only after everything was built: no half-applied config.

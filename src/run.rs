@@ -69,11 +69,16 @@ pub async fn serve_bound(
     let metrics = Arc::new(Metrics::new()?);
     let health = Arc::new(Health::default());
     let tls = match &config.listen.tls {
-        Some(files) => Some(Arc::new(ArcSwap::new(crate::tls::server_config(&files.cert, &files.key)?))),
+        Some(files) => Some(Arc::new(ArcSwap::new(crate::tls::server_config(
+            &files.cert,
+            &files.key,
+        )?))),
         None => None,
     };
     let listen = config.listen.clone();
-    let state = Arc::new(ArcSwap::from_pointee(State::build(config, None, &metrics, &health)?));
+    let state = Arc::new(ArcSwap::from_pointee(State::build(
+        config, None, &metrics, &health,
+    )?));
 
     log_listening("proxy", &proxy_listener);
     log_listening("admin", &admin_listener);
@@ -91,8 +96,19 @@ pub async fn serve_bound(
         state: state.clone(),
         health,
     };
-    let admin_task = tokio::spawn(crate::admin::serve(admin_listener, admin, stopped(stop_rx.clone())));
-    crate::server::serve(proxy_listener, Proxy::new(state), listen, tls, stopped(stop_rx)).await;
+    let admin_task = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        admin,
+        stopped(stop_rx.clone()),
+    ));
+    crate::server::serve(
+        proxy_listener,
+        Proxy::new(state),
+        listen,
+        tls,
+        stopped(stop_rx),
+    )
+    .await;
     let _ = admin_task.await;
     tracing::info!("stopped");
     Ok(())

@@ -86,7 +86,9 @@ pub async fn extract(
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(Rejection::InvalidRequest("more than one Authorization header"));
+        return Err(Rejection::InvalidRequest(
+            "more than one Authorization header",
+        ));
     }
     if config.sources.header {
         if let Some(token) = first.map(parse_authorization).transpose()?.flatten() {
@@ -136,7 +138,9 @@ fn place(
     source: TokenSource,
 ) -> Result<(), Rejection> {
     if found.is_some() {
-        return Err(Rejection::InvalidRequest("the access token was sent in more than one place"));
+        return Err(Rejection::InvalidRequest(
+            "the access token was sent in more than one place",
+        ));
     }
     *found = Some((token, source));
     Ok(())
@@ -168,9 +172,9 @@ pub fn parse_authorization(value: &HeaderValue) -> Result<Option<BearerToken>, R
 pub fn is_b64token(s: &[u8]) -> bool {
     let body_end = s.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
     body_end > 0
-        && s[..body_end]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && s[..body_end].iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 /// `POST`-like methods with `Content-Type: application/x-www-form-urlencoded` (any
@@ -183,7 +187,11 @@ fn is_form(method: &Method, headers: &HeaderMap) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Finds `access_token` in `a=b&c=d` text; returns the token and the text without it
@@ -220,7 +228,11 @@ fn take_param(text: &[u8]) -> Result<Option<(BearerToken, Vec<u8>)>, Rejection> 
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (413) before and while reading.
-async fn read_limited(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, Rejection> {
+async fn read_limited(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, Rejection> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -231,7 +243,8 @@ async fn read_limited(body: Incoming, headers: &HeaderMap, limit: usize) -> Resu
     let mut buf = BytesMut::new();
     let mut body = body;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| Rejection::BadRequest("the request body could not be read"))?;
+        let frame =
+            frame.map_err(|_| Rejection::BadRequest("the request body could not be read"))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
                 return Err(Rejection::FormTooLarge { limit });

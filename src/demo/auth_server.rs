@@ -63,22 +63,37 @@ async fn handle(req: Request<Incoming>, client_id: &str, secret: &str) -> Respon
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok());
     let Ok(body) = Limited::new(req.into_body(), 64 * 1024).collect().await else {
-        return reply(StatusCode::BAD_REQUEST, r#"{"error":"invalid_request"}"#.into());
+        return reply(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid_request"}"#.into(),
+        );
     };
-    let form: Vec<(String, String)> = form_urlencoded::parse(&body.to_bytes()).into_owned().collect();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body.to_bytes())
+        .into_owned()
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     // RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
     let authenticated = match basic {
-        Some(pair) => pair.split_once(':').is_some_and(|(id, s)| {
-            decode(id) == client_id && decode(s) == secret
-        }),
+        Some(pair) => pair
+            .split_once(':')
+            .is_some_and(|(id, s)| decode(id) == client_id && decode(s) == secret),
         None => field("client_id") == Some(client_id) && field("client_secret") == Some(secret),
     };
     if !authenticated {
-        return reply(StatusCode::UNAUTHORIZED, r#"{"error":"invalid_client"}"#.into());
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_client"}"#.into(),
+        );
     }
     let Some(token) = field("token") else {
-        return reply(StatusCode::BAD_REQUEST, r#"{"error":"invalid_request"}"#.into());
+        return reply(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid_request"}"#.into(),
+        );
     };
     reply(StatusCode::OK, answer(token).to_string())
 }
@@ -93,6 +108,7 @@ fn decode(s: &str) -> String {
 fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut rsp = Response::new(Full::new(Bytes::from(body)));
     *rsp.status_mut() = status;
-    rsp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    rsp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     rsp
 }

@@ -44,7 +44,12 @@ fn handle(req: &Request<Incoming>) -> Response<Full<Bytes>> {
             .iter()
             .filter(|(name, _)| name.as_str().starts_with("x-"))
             .map(|(name, value)| {
-                (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned().into())
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes())
+                        .into_owned()
+                        .into(),
+                )
             })
             .collect();
         serde_json::json!({
@@ -55,6 +60,7 @@ fn handle(req: &Request<Incoming>) -> Response<Full<Bytes>> {
         })
     };
     let mut rsp = Response::new(Full::new(Bytes::from(body.to_string())));
-    rsp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    rsp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     rsp
 }

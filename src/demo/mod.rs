@@ -26,7 +26,11 @@ pub async fn run(port: u16, out: fn(&str)) -> Result<(), BoxError> {
     let echo_listener = TcpListener::bind("127.0.0.1:0").await?;
     let as_addr = as_listener.local_addr()?;
     let echo_addr = echo_listener.local_addr()?;
-    tokio::spawn(auth_server::serve(as_listener, "demo".into(), DEMO_SECRET.into()));
+    tokio::spawn(auth_server::serve(
+        as_listener,
+        "demo".into(),
+        DEMO_SECRET.into(),
+    ));
     tokio::spawn(echo::serve(echo_listener));
 
     // The config is parsed from the built-in text; its relative secret file is
@@ -43,7 +47,12 @@ pub async fn run(port: u16, out: fn(&str)) -> Result<(), BoxError> {
 
     let proxy = TcpListener::bind(config.listen.addr).await?;
     let admin = TcpListener::bind(config.admin.addr).await?;
-    out(&banner(proxy.local_addr()?, admin.local_addr()?, as_addr, echo_addr));
+    out(&banner(
+        proxy.local_addr()?,
+        admin.local_addr()?,
+        as_addr,
+        echo_addr,
+    ));
     let result = crate::run::serve_bound(config, None, proxy, admin).await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(result?)

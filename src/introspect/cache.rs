@@ -79,7 +79,9 @@ impl Entry {
         let lifetime = if info.is_active() {
             let ttl = config.ttl + extra;
             match info.exp() {
-                Some(exp) => ttl.min(Duration::from_secs(u64::try_from(exp - now_unix()).unwrap_or(0))),
+                Some(exp) => ttl.min(Duration::from_secs(
+                    u64::try_from(exp - now_unix()).unwrap_or(0),
+                )),
                 None => ttl,
             }
         } else {

@@ -56,10 +56,13 @@ impl IntrospectionClient {
         let (basic, post_suffix) = match config.auth_method {
             AuthMethod::ClientSecretBasic => {
                 // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
-                let id: String = form_urlencoded::byte_serialize(config.client_id.as_bytes()).collect();
+                let id: String =
+                    form_urlencoded::byte_serialize(config.client_id.as_bytes()).collect();
                 let secret: String =
-                    form_urlencoded::byte_serialize(config.client_secret.expose().as_bytes()).collect();
-                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+                    form_urlencoded::byte_serialize(config.client_secret.expose().as_bytes())
+                        .collect();
+                let encoded =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
                 let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
                     .map_err(|_| crate::tls::TlsError::Invalid("client credentials".into()))?;
                 value.set_sensitive(true);
@@ -137,9 +140,12 @@ pub fn parse_answer(bytes: &[u8]) -> Result<TokenInfo, IntrospectError> {
     let value = StrictValue
         .deserialize(&mut de)
         .map_err(|e| IntrospectError::Unparseable(e.to_string()))?;
-    de.end().map_err(|e| IntrospectError::Unparseable(e.to_string()))?;
+    de.end()
+        .map_err(|e| IntrospectError::Unparseable(e.to_string()))?;
     let Value::Object(map) = value else {
-        return Err(IntrospectError::Unparseable("answer is not a JSON object".into()));
+        return Err(IntrospectError::Unparseable(
+            "answer is not a JSON object".into(),
+        ));
     };
     TokenInfo::from_claims(map).map_err(|e| IntrospectError::Unparseable(e.to_string()))
 }
@@ -217,7 +223,12 @@ mod tests {
 
     #[test]
     fn active_must_be_a_json_boolean() {
-        for body in [r#"{"active":"true"}"#, r#"{"active":1}"#, r#"{}"#, r#"{"active":null}"#] {
+        for body in [
+            r#"{"active":"true"}"#,
+            r#"{"active":1}"#,
+            r#"{}"#,
+            r#"{"active":null}"#,
+        ] {
             assert!(parse_answer(body.as_bytes()).is_err(), "{body}");
         }
         assert!(parse_answer(br#"{"active":true}"#).unwrap().is_active());
@@ -233,7 +244,8 @@ mod tests {
 
     #[test]
     fn extra_fields_are_kept_for_claims() {
-        let info = parse_answer(br#"{"active":true,"sub":"alice","tenant":"t1","exp":1.5e9}"#).unwrap();
+        let info =
+            parse_answer(br#"{"active":true,"sub":"alice","tenant":"t1","exp":1.5e9}"#).unwrap();
         assert_eq!(info.subject(), Some("alice"));
         assert_eq!(info.str_claim("tenant"), Some("t1"));
         assert_eq!(info.exp(), Some(1_500_000_000));

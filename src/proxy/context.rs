@@ -52,7 +52,10 @@ impl RequestContext {
             outcome_on_success: Outcome::Allowed,
             rejected: None,
             token: None,
-            query_token: req.uri().query().is_some_and(|q| q.contains("access_token")),
+            query_token: req
+                .uri()
+                .query()
+                .is_some_and(|q| q.contains("access_token")),
             upstream_elapsed: None,
         }
     }
@@ -119,9 +122,8 @@ impl RequestContext {
 fn mark_private(headers: &mut HeaderMap) {
     let value = match headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()) {
         Some(v) if v.to_ascii_lowercase().contains("private") => return,
-        Some(v) if !v.trim().is_empty() => {
-            HeaderValue::from_str(&format!("private, {v}")).unwrap_or(HeaderValue::from_static("private"))
-        }
+        Some(v) if !v.trim().is_empty() => HeaderValue::from_str(&format!("private, {v}"))
+            .unwrap_or(HeaderValue::from_static("private")),
         _ => HeaderValue::from_static("private"),
     };
     headers.insert(CACHE_CONTROL, value);

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, TRANSFER_ENCODING};
+use http::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, TRANSFER_ENCODING,
+};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -49,7 +51,12 @@ pub async fn filter(
     let bodiless = grant.target().method == Method::HEAD
         || rsp.status() == StatusCode::NO_CONTENT
         || rsp.status() == StatusCode::NOT_MODIFIED;
-    let Some(rules) = grant.route().fields.as_ref().filter(|_| is_json && !bodiless && needs_filtering(grant)) else {
+    let Some(rules) = grant
+        .route()
+        .fields
+        .as_ref()
+        .filter(|_| is_json && !bodiless && needs_filtering(grant))
+    else {
         return Ok(rsp.map(body::streamed));
     };
     if let Some(encoding) = rsp
@@ -58,7 +65,9 @@ pub async fn filter(
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.trim().eq_ignore_ascii_case("identity"))
     {
-        return Err(Rejection::Unfilterable(FilterError::Encoded(encoding.to_owned())));
+        return Err(Rejection::Unfilterable(FilterError::Encoded(
+            encoding.to_owned(),
+        )));
     }
     let declared = rsp
         .headers()
@@ -85,14 +94,20 @@ pub async fn filter(
     parts.headers.remove(TRANSFER_ENCODING);
     // The representation changed: a strong validator no longer describes it.
     parts.headers.remove(ETAG);
-    parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
     Ok(Response::from_parts(parts, body::full(filtered)))
 }
 
 /// A `101 Switching Protocols` from the upstream: answer the client with it, then copy
 /// bytes both ways until either side closes or the token's `exp` passes — a tunnel
 /// never outlives its token.
-pub fn tunnel(rsp: Response<Incoming>, client: OnUpgrade, grant: &Grant<'_>) -> Response<ProxyBody> {
+pub fn tunnel(
+    rsp: Response<Incoming>,
+    client: OnUpgrade,
+    grant: &Grant<'_>,
+) -> Response<ProxyBody> {
     if rsp.status() != StatusCode::SWITCHING_PROTOCOLS {
         return rsp.map(body::streamed);
     }

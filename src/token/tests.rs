@@ -21,9 +21,20 @@ fn other_schemes_are_not_bearer_tokens() {
 
 #[test]
 fn malformed_bearer_credentials_are_invalid_token() {
-    for v in ["Bearer", "Bearer ", "Bearer a b", "Bearer a,b", "Bearer ===", "Bearer \"abc\"", "Bearer a\tb"] {
+    for v in [
+        "Bearer",
+        "Bearer ",
+        "Bearer a b",
+        "Bearer a,b",
+        "Bearer ===",
+        "Bearer \"abc\"",
+        "Bearer a\tb",
+    ] {
         let err = parse_authorization(&hv(v)).unwrap_err();
-        assert!(matches!(err, Rejection::InvalidToken(TokenProblem::Malformed)), "{v}");
+        assert!(
+            matches!(err, Rejection::InvalidToken(TokenProblem::Malformed)),
+            "{v}"
+        );
     }
 }
 
@@ -39,7 +50,9 @@ fn b64token_grammar() {
 
 #[test]
 fn query_token_is_removed_leaving_the_rest_byte_identical() {
-    let (t, rest) = take_param(b"a=1&access_token=tok&b=%20x&&c").unwrap().unwrap();
+    let (t, rest) = take_param(b"a=1&access_token=tok&b=%20x&&c")
+        .unwrap()
+        .unwrap();
     assert_eq!(t.expose(), b"tok");
     assert_eq!(rest, b"a=1&b=%20x&&c");
     let (_, rest) = take_param(b"access_token=tok").unwrap().unwrap();
@@ -64,7 +77,10 @@ fn absent_parameter_is_none() {
 fn empty_or_non_ascii_parameter_is_malformed() {
     for q in ["access_token=", "access_token=a+b", "access_token=%C3%A9"] {
         assert!(
-            matches!(take_param(q.as_bytes()), Err(Rejection::InvalidToken(TokenProblem::Malformed))),
+            matches!(
+                take_param(q.as_bytes()),
+                Err(Rejection::InvalidToken(TokenProblem::Malformed))
+            ),
             "{q}"
         );
     }
