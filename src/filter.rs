@@ -1,15 +1,54 @@
 //! Field filtering (SPEC §3.6): remove response JSON fields the token has no scope for.
+//!
+//! `[route.fields]` maps field paths to scopes (SPEC §2, "Field paths"). At config load
+//! [`FieldRules::compile`] checks each path and merges them into one tree
+//! (`filter/tree.rs`), so filtering is a single walk of the document whatever the
+//! number of rules.
+//!
+//! Per response the proxy asks [`FieldRules::removes_any`] first: when the token holds
+//! every listed scope the body streams through untouched. Otherwise it buffers the body
+//! and calls [`FieldRules::filter`], which parses and re-serializes it in one pass
+//! (`filter/stream.rs`) with the denied fields left out. Only denied rules apply; a
+//! path that does not reach anything in a given document (missing key, string where an
+//! object was expected, …) removes nothing and is not an error. A body that is not valid JSON
+//! is an error, never passed through: unfiltered data must not reach the client.
+//!
+//! Keys containing `.`, `[` or `]` cannot be named by a path; there is no escape syntax.
+
+mod stream;
+mod tree;
+
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod tests;
+
+use tree::{Denied, Node, ScopeId};
 
 /// Compiled `[route.fields]`: field path → scope needed to see it.
 #[derive(Debug, Clone, Default)]
 pub struct FieldRules {
-    rules: Vec<(String, String)>,
+    root: Node,
+    /// Distinct scopes in config order; `ScopeId` indexes this.
+    scopes: Vec<Box<str>>,
 }
 
+/// Why a `[route.fields]` key is not a usable field path. Shown to operators after the
+/// path, as in `route[2].fields."a..b": <message>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FieldPathError {
-    #[error("a field path must not be empty")]
+    #[error(
+        r#"empty field path; expected a key such as "contact" or a path such as "items[].price""#
+    )]
     Empty,
+    #[error(r#"empty key; expected keys separated by single dots, as in "user.contact", with no leading or trailing dot"#)]
+    EmptyKey,
+    #[error(r#"`[]` must directly follow a key ("items[].price") or start the path ("[].price")"#)]
+    MisplacedArray,
+    #[error(r#"unexpected `[` or `]`; the only bracket form is `[]` right after a key, as in "items[].price""#)]
+    UnexpectedBracket,
+    #[error(r#"path ends in `[]`; expected a key after it, as in "items[].price" (to remove the whole array, name it: "items")"#)]
+    EndsInArray,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,41 +63,120 @@ pub enum FilterError {
     Read(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+// === impl FieldRules ===
+
 impl FieldRules {
-    /// Compiles `(path, scope)` pairs in file order.
+    /// Compiles `(path, scope)` pairs in file order. The same path listed twice (only
+    /// possible outside TOML) is removed unless the token has both scopes.
     pub fn compile(entries: Vec<(String, String)>) -> Result<Self, FieldPathError> {
-        if entries.iter().any(|(p, _)| p.is_empty()) {
-            return Err(FieldPathError::Empty);
+        let mut rules = Self::default();
+        for (path, scope) in &entries {
+            let steps = tree::parse(path)?;
+            let id = rules.scope_id(scope);
+            rules.root.insert(&steps, id);
         }
-        Ok(Self { rules: entries })
+        rules.root.seal();
+        Ok(rules)
     }
 
     /// True when some listed field would be removed for a token with these scopes
     /// (when false, the response can stream through untouched).
     pub fn removes_any(&self, has_scope: &dyn Fn(&str) -> bool) -> bool {
-        self.rules.iter().any(|(_, scope)| !has_scope(scope))
+        self.scopes.iter().any(|scope| !has_scope(scope))
     }
 
-    /// Removes every listed field whose scope `has_scope` denies; re-serializes.
+    /// Removes every listed field whose scope `has_scope` denies; re-serializes compactly.
     pub fn filter(
         &self,
         body: &[u8],
         has_scope: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<u8>, FilterError> {
-        let _ = has_scope;
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(FilterError::InvalidJson)?;
-        serde_json::to_vec(&value).map_err(FilterError::InvalidJson)
+        let denied = self.denied(has_scope);
+        // Removals only shrink the body; re-escaping rarely grows it.
+        let mut out = Vec::with_capacity(body.len());
+        stream::transcode(&self.root, &denied, body, &mut out).map_err(FilterError::InvalidJson)?;
+        Ok(out)
+    }
+
+    /// [`filter`](Self::filter) for a document already parsed: removes the denied
+    /// fields in place, keeping the order of the rest.
+    pub fn filter_value(&self, value: &mut serde_json::Value, has_scope: &dyn Fn(&str) -> bool) {
+        let denied = self.denied(has_scope);
+        if let Some(root) = tree::live(Some(&self.root), &denied) {
+            prune(value, root, &denied);
+        }
+    }
+
+    /// The distinct scopes named by the rules, in config order.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.iter().map(|s| &**s)
+    }
+
+    fn scope_id(&mut self, scope: &str) -> ScopeId {
+        match self.scopes.iter().position(|s| &**s == scope) {
+            Some(id) => id,
+            None => {
+                self.scopes.push(scope.into());
+                self.scopes.len() - 1
+            }
+        }
+    }
+
+    /// Asks `has_scope` once per distinct scope, not once per rule or per match.
+    fn denied(&self, has_scope: &dyn Fn(&str) -> bool) -> Denied {
+        Denied(self.scopes.iter().map(|s| !has_scope(s)).collect())
     }
 }
 
-/// `application/json` or any `*/*+json`, parameters allowed.
+/// The `Value` walk; mirrors `stream::Emit`. `shift_remove` keeps the remaining order.
+fn prune(value: &mut serde_json::Value, node: &Node, denied: &Denied) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for field in &node.fields {
+                if field.is_removed(denied) {
+                    map.shift_remove(&*field.key);
+                } else if let Some(next) = tree::live(Some(&field.next), denied) {
+                    if let Some(child) = map.get_mut(&*field.key) {
+                        prune(child, next, denied);
+                    }
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if let Some(each) = tree::live(node.each.as_deref(), denied) {
+                for item in items {
+                    prune(item, each, denied);
+                }
+            }
+        }
+        // A scalar where the path expects an object or array: nothing to remove.
+        _ => {}
+    }
+}
+
+/// `application/json` or any `type/subtype+json` (SPEC §3.6), case-insensitive,
+/// parameters allowed. `text/json` and `application/x-json` are not JSON here: SPEC
+/// names only these two forms.
 pub fn is_json_content_type(value: &str) -> bool {
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json" || essence.ends_with("+json")
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let is_token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+    };
+    if !is_token(kind) || !is_token(subtype) {
+        return false;
+    }
+    if kind.eq_ignore_ascii_case("application") && subtype.eq_ignore_ascii_case("json") {
+        return true;
+    }
+    // `+json` needs a non-empty name before it: `application/+json` is not a media type.
+    let n = subtype.len();
+    n > "+json".len()
+        && subtype
+            .get(n - "+json".len()..)
+            .is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))
 }
