@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub use auth_server::{active, inactive, AuthMode, AuthServer, ClientAuth, TokenSpec};
+pub use auth_server::{active, inactive, AuthServer};
 pub use config::{Route, TestConfig};
 pub use upstream::{Reply, Upstream};
 
