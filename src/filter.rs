@@ -40,15 +40,25 @@ impl FieldRules {
     }
 
     /// Removes every listed field whose scope `has_scope` denies; re-serializes.
-    pub fn filter(&self, body: &[u8], has_scope: &dyn Fn(&str) -> bool) -> Result<Vec<u8>, FilterError> {
+    pub fn filter(
+        &self,
+        body: &[u8],
+        has_scope: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<u8>, FilterError> {
         let _ = has_scope;
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(FilterError::InvalidJson)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(FilterError::InvalidJson)?;
         serde_json::to_vec(&value).map_err(FilterError::InvalidJson)
     }
 }
 
 /// `application/json` or any `*/*+json`, parameters allowed.
 pub fn is_json_content_type(value: &str) -> bool {
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json" || essence.ends_with("+json")
 }

@@ -35,6 +35,8 @@ pub mod policy;
 pub mod proxy;
 pub mod rejection;
 pub mod reload;
+pub mod run;
 pub mod server;
+pub mod state;
 pub mod tls;
 pub mod token;

@@ -1,1 +1,107 @@
-fn main() {}
+//! The `scopegate` binary: parse the command line, set up logging, run.
+//! Exit status: 0 success, 1 invalid config or runtime failure, 64 usage error.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use scopegate::cli::{Cli, Command, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+/// EX_USAGE from sysexits.h.
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            return if usage {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(cli.log_format);
+    let path = cli.config_path();
+    match cli.command {
+        Command::Check => match scopegate::run::check(&path) {
+            Ok(table) => {
+                out(&table);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve => {
+            runtime_then(
+                || async move { scopegate::run::serve(&path).await.map_err(|e| report(&e)) },
+            )
+        }
+        Command::Demo { port } => runtime_then(|| async move {
+            scopegate::demo::run(port, out)
+                .await
+                .map_err(|e| report(&*e))
+        }),
+    }
+}
+
+fn runtime_then<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("scopegate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("scopegate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its `source()` chain on one line.
+fn report(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(source) = next {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        next = source.source();
+    }
+    text
+}
+
+/// The one place the CLI writes to stdout.
+#[allow(clippy::print_stdout)]
+fn out(text: &str) {
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+}
+
+/// Logs go to stderr; level from `RUST_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+}

@@ -1,4 +1,15 @@
-//! Prometheus metrics (SPEC §6) on an owned registry, with label values from closed sets.
+//! Prometheus metrics (SPEC §6) on an owned registry.
+//!
+//! Label values come from closed sets only: route patterns from the config, the fixed
+//! [`Outcome`] names, token sources and introspection results — never the request
+//! path or a token, so cardinality is bounded whatever clients send. Label sets used on
+//! the hot path are resolved once (per config for routes), so recording a request is a
+//! few atomic adds with no lock and no hashing.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
 
 /// The `outcome` label of `requests_total` and `request_duration_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -13,6 +24,48 @@ pub enum Outcome {
     AsUnavailable,
     UpstreamError,
 }
+
+/// Buckets from 100 µs to 10 s: a cached decision is tens of µs, an upstream call
+/// can take seconds.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Every metric scopegate exports, with hot-path label sets pre-resolved.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    request_duration: [Histogram; 9],
+    pub upstream_duration: Histogram,
+    /// Indexed by [`crate::token::TokenSource`] order: header, form, query.
+    pub token_source: [IntCounter; 3],
+    /// Indexed: active, inactive, error.
+    pub introspection_result: [IntCounter; 3],
+    pub introspection_duration: Histogram,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    pub cache_entries: IntGauge,
+    config_reloads: IntCounterVec,
+}
+
+/// `requests_total` handles for one route (or `none`), one per outcome.
+#[derive(Clone)]
+pub struct RouteCounters([IntCounter; 9]);
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl std::fmt::Debug for RouteCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteCounters")
+    }
+}
+
+// === impl Outcome ===
 
 impl Outcome {
     pub const ALL: [Outcome; 9] = [
@@ -39,5 +92,132 @@ impl Outcome {
             Outcome::AsUnavailable => "as_unavailable",
             Outcome::UpstreamError => "upstream_error",
         }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "scopegate_requests_total",
+                "Requests answered, by route pattern and outcome",
+            ),
+            &["route", "outcome"],
+        )?;
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "scopegate_request_duration_seconds",
+                "Time from request head to response head, by outcome",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["outcome"],
+        )?;
+        let upstream_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "scopegate_upstream_duration_seconds",
+                "Time from forwarding to the upstream's response head",
+            )
+            .buckets(BUCKETS.to_vec()),
+        )?;
+        let token_source = IntCounterVec::new(
+            Opts::new(
+                "scopegate_token_source_total",
+                "Bearer tokens seen, by where they were sent",
+            ),
+            &["source"],
+        )?;
+        let introspection = IntCounterVec::new(
+            Opts::new(
+                "scopegate_introspection_requests_total",
+                "Calls to the introspection endpoint, by result",
+            ),
+            &["result"],
+        )?;
+        let introspection_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "scopegate_introspection_duration_seconds",
+                "Duration of introspection calls",
+            )
+            .buckets(BUCKETS.to_vec()),
+        )?;
+        let cache_hits = IntCounter::new("scopegate_cache_hits_total", "Introspection cache hits")?;
+        let cache_misses =
+            IntCounter::new("scopegate_cache_misses_total", "Introspection cache misses")?;
+        let cache_entries = IntGauge::new(
+            "scopegate_cache_entries",
+            "Entries in the introspection cache",
+        )?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "scopegate_config_reloads_total",
+                "Configuration reloads, by result",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(upstream_duration.clone()))?;
+        registry.register(Box::new(token_source.clone()))?;
+        registry.register(Box::new(introspection.clone()))?;
+        registry.register(Box::new(introspection_duration.clone()))?;
+        registry.register(Box::new(cache_hits.clone()))?;
+        registry.register(Box::new(cache_misses.clone()))?;
+        registry.register(Box::new(cache_entries.clone()))?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        // Process CPU, RSS and open fds (Linux), named `process_*` as Prometheus expects.
+        #[cfg(target_os = "linux")]
+        {
+            let process = prometheus::process_collector::ProcessCollector::for_self();
+            registry.register(Box::new(process))?;
+        }
+        for result in ["ok", "error"] {
+            config_reloads.with_label_values(&[result]);
+        }
+        Ok(Self {
+            registry,
+            request_duration: Outcome::ALL
+                .map(|o| request_duration.with_label_values(&[o.as_str()])),
+            token_source: ["header", "form", "query"].map(|s| token_source.with_label_values(&[s])),
+            introspection_result: ["active", "inactive", "error"]
+                .map(|r| introspection.with_label_values(&[r])),
+            requests,
+            upstream_duration,
+            introspection_duration,
+            cache_hits,
+            cache_misses,
+            cache_entries,
+            config_reloads,
+        })
+    }
+
+    /// Resolves the `requests_total` label sets of one route (pattern, or `none`).
+    pub fn route_counters(&self, route: &str) -> RouteCounters {
+        RouteCounters(Outcome::ALL.map(|o| self.requests.with_label_values(&[route, o.as_str()])))
+    }
+
+    pub fn observe_request(&self, counters: &RouteCounters, outcome: Outcome, seconds: f64) {
+        counters.0[outcome.index()].inc();
+        self.request_duration[outcome.index()].observe(seconds);
+    }
+
+    pub fn config_reload(&self, ok: bool) {
+        self.config_reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
+    }
+
+    /// The text exposition format 0.0.4.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * 1024);
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
     }
 }

@@ -185,6 +185,8 @@ impl<'r> Grant<'r> {
 
     /// Whether the token behind this grant has `scope` (never, on a public route).
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.token.as_ref().is_some_and(|t| t.scope().contains(scope))
+        self.token
+            .as_ref()
+            .is_some_and(|t| t.scope().contains(scope))
     }
 }

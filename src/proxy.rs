@@ -1,1 +1,209 @@
-//! TODO
+//! `Proxy::handle` and the pipeline: the steps of SPEC §3, in order, and nothing else.
+//!
+//! Read [`pipeline`] top to bottom to check the two invariants that matter: client
+//! identity headers are stripped before anything is forwarded, and nothing is
+//! forwarded without a [`crate::policy::Grant`] built for exactly this method and path.
+
+pub mod context;
+pub mod respond;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
+use http::uri::PathAndQuery;
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use self::context::RequestContext;
+use crate::body::{self, ProxyBody};
+use crate::forward::Downstream;
+use crate::introspect::now_unix;
+use crate::metrics::Outcome;
+use crate::policy::Target;
+use crate::rejection::Rejection;
+use crate::state::State;
+use crate::{path, token};
+
+/// The proxy: the current state, swapped on reload.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    state: Arc<ArcSwap<State>>,
+}
+
+impl Proxy {
+    pub fn new(state: Arc<ArcSwap<State>>) -> Self {
+        Self { state }
+    }
+
+    /// Answers one request; never hands an error to hyper.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        downstream: Downstream,
+    ) -> Response<ProxyBody> {
+        // One config snapshot per request (reload.rs).
+        let state = self.state.load_full();
+        let mut cx = RequestContext::start(&req);
+        let mut rsp = match pipeline(&state, req, downstream, &mut cx).await {
+            Ok(rsp) => rsp,
+            Err(rejection) => {
+                cx.reject(&rejection);
+                rejection.into_response(&state.config.token.realm)
+            }
+        };
+        // Like pingora's `logging`: runs on success and on failure.
+        cx.finish(&mut rsp, &state);
+        rsp
+    }
+}
+
+/// SPEC §3, steps 1–9. Each step returns `Result<_, Rejection>`.
+async fn pipeline(
+    state: &State,
+    req: Request<Incoming>,
+    downstream: Downstream,
+    cx: &mut RequestContext,
+) -> Result<Response<ProxyBody>, Rejection> {
+    let (mut parts, incoming) = req.into_parts();
+    check_framing(&parts)?;
+
+    // 1. The path that is authorized is the path that is forwarded, byte for byte.
+    path::check(parts.uri.path()).map_err(|why| {
+        tracing::debug!(reason = %why, "unsafe path");
+        Rejection::UnsafePath
+    })?;
+
+    // 2. Deny by default.
+    let route = state
+        .config
+        .routes
+        .match_request(&parts.method, parts.uri.path())
+        .ok_or(Rejection::NoRoute)?;
+    cx.route = Some(route.index());
+
+    // 3. Client-sent identity headers go on every route, public ones included.
+    state.identity.strip(&mut parts.headers);
+
+    let upgrade = is_websocket_upgrade(&parts.headers);
+    let mut incoming = Some(incoming);
+    let mut target = Target {
+        method: parts.method.clone(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    };
+    let mut rebuilt_body = None;
+
+    let grant = if route.is_public() {
+        cx.outcome_on_success = Outcome::Public;
+        route.grant_public(target)
+    } else {
+        // 4. RFC 6750 §2: header | form | query.
+        let extraction = token::extract(
+            &state.config.token,
+            &parts.method,
+            &mut parts.headers,
+            parts.uri.query(),
+            &mut incoming,
+        )
+        .await?;
+        if let Some(query) = extraction.query {
+            target.path_and_query = rebuild_path_and_query(parts.uri.path(), &query)?;
+        }
+        rebuilt_body = extraction.body;
+        let (token, source) = extraction.token.ok_or(Rejection::MissingToken)?;
+        cx.token_source(source, &state.metrics);
+
+        // 5. Cached answer, else one call per token; the decision is made fresh below.
+        let info = state
+            .introspector
+            .introspect(&token)
+            .await
+            .map_err(Rejection::AuthServerUnavailable)?;
+        cx.token = Some(info.clone());
+        info.check(now_unix(), &state.expect)
+            .map_err(Rejection::InvalidToken)?;
+
+        // 6. Scopes and owner binding → proof of authorization.
+        route.authorize(target, info)?
+    };
+
+    // 7. Build the upstream request from the grant; identity from the answer.
+    let on_upgrade = upgrade
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    let body = match (rebuilt_body, incoming) {
+        (Some(bytes), _) => body::full(bytes),
+        (None, Some(incoming)) => body::streamed_without_trailers(incoming),
+        (None, None) => body::empty(),
+    };
+    let mut upstream_req =
+        state
+            .forwarder
+            .prepare(parts, body, &grant, downstream, on_upgrade.is_some())?;
+    if let Some(info) = grant.token() {
+        state.identity.inject(upstream_req.headers_mut(), info);
+    }
+    cx.forward_request_id(upstream_req.headers_mut());
+    respond::prepare_for_filtering(&grant, upstream_req.headers_mut());
+
+    // 8. Forward, streaming.
+    let started = tokio::time::Instant::now();
+    let rsp = state.forwarder.forward(upstream_req).await;
+    cx.upstream_elapsed = Some(started.elapsed());
+    let rsp = rsp?;
+
+    if let Some(on_upgrade) = on_upgrade {
+        return Ok(respond::tunnel(rsp, on_upgrade, &grant));
+    }
+    // 9. Fields the grant does not cover are removed.
+    respond::filter(rsp, &grant, state.config.upstream.max_filtered_body).await
+}
+
+/// SPEC §3 Limits and RFC 9112 §6.3: ambiguous framing or two `Host` headers are
+/// refused rather than guessed at, so no request smuggling can pass through.
+fn check_framing(parts: &http::request::Parts) -> Result<(), Rejection> {
+    if parts.headers.get_all(HOST).iter().nth(1).is_some() {
+        return Err(Rejection::BadRequest("more than one Host header"));
+    }
+    if parts.headers.contains_key(TRANSFER_ENCODING) && parts.headers.contains_key(CONTENT_LENGTH) {
+        return Err(Rejection::BadRequest(
+            "both Transfer-Encoding and Content-Length",
+        ));
+    }
+    if parts
+        .headers
+        .get_all(CONTENT_LENGTH)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(Rejection::BadRequest("more than one Content-Length header"));
+    }
+    Ok(())
+}
+
+fn is_websocket_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+        && headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+fn rebuild_path_and_query(path: &str, query: &str) -> Result<PathAndQuery, Rejection> {
+    let text = if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    };
+    PathAndQuery::try_from(text).map_err(|_| Rejection::Internal("rebuilt query"))
+}

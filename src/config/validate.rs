@@ -5,7 +5,10 @@ use std::path::Path;
 use super::{Config, ConfigError};
 
 pub(crate) fn validate(path: &Path, _text: &str) -> Result<Config, ConfigError> {
-    Err(ConfigError::Invalid(format!("{}: config loading is not implemented yet", path.display())))
+    Err(ConfigError::Invalid(format!(
+        "{}: config loading is not implemented yet",
+        path.display()
+    )))
 }
 
 pub(crate) fn describe(config: &Config) -> String {

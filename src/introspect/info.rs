@@ -129,7 +129,10 @@ impl TokenInfo {
 
     /// The header value for claim `name`, if present and representable in a header.
     pub fn header_value(&self, name: &str) -> Option<&HeaderValue> {
-        self.headers.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+        self.headers
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v)
     }
 
     /// The subject as a header value (`sub`, else `username`).
@@ -173,12 +176,19 @@ impl TokenInfo {
 }
 
 /// RFC 7662 §2.2 `exp`/`nbf` are NumericDate (seconds, possibly fractional).
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, ParseError> {
+fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<i64>, ParseError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            })
             .map(Some)
             .ok_or(ParseError::Field(name)),
         Some(_) => Err(ParseError::Field(name)),

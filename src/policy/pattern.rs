@@ -19,7 +19,9 @@ impl RoutePattern {
         if !text.starts_with('/') {
             return Err(PatternError::NoLeadingSlash);
         }
-        Ok(Self { text: text.to_owned() })
+        Ok(Self {
+            text: text.to_owned(),
+        })
     }
 
     /// The pattern as written in the config (the `route` metric label).

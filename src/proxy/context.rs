@@ -1,0 +1,160 @@
+//! `RequestContext`: what one request did, turned into one log line and the metrics —
+//! on success and on failure alike.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::CACHE_CONTROL;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use tokio::time::Instant;
+
+use crate::body::ProxyBody;
+use crate::introspect::TokenInfo;
+use crate::metrics::{Metrics, Outcome};
+use crate::rejection::Rejection;
+use crate::state::State;
+use crate::token::TokenSource;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Per-request facts gathered along the pipeline.
+#[derive(Debug)]
+pub struct RequestContext {
+    started: Instant,
+    method: Method,
+    request_id: HeaderValue,
+    /// The matched route's index.
+    pub route: Option<usize>,
+    /// `allowed`, or `public` on a public route.
+    pub outcome_on_success: Outcome,
+    rejected: Option<Outcome>,
+    /// The introspection answer, once known (for the log line's subject).
+    pub token: Option<Arc<TokenInfo>>,
+    /// RFC 6750 §2.3: responses to requests with a query token are `private`.
+    query_token: bool,
+    pub upstream_elapsed: Option<Duration>,
+}
+
+impl RequestContext {
+    pub fn start<B>(req: &Request<B>) -> Self {
+        let request_id = req
+            .headers()
+            .get(&X_REQUEST_ID)
+            .filter(|v| is_valid_request_id(v.as_bytes()))
+            .cloned()
+            .unwrap_or_else(generate_request_id);
+        Self {
+            started: Instant::now(),
+            method: req.method().clone(),
+            request_id,
+            route: None,
+            outcome_on_success: Outcome::Allowed,
+            rejected: None,
+            token: None,
+            query_token: req
+                .uri()
+                .query()
+                .is_some_and(|q| q.contains("access_token")),
+            upstream_elapsed: None,
+        }
+    }
+
+    pub fn reject(&mut self, rejection: &Rejection) {
+        self.rejected = Some(rejection.outcome());
+        match rejection {
+            Rejection::AuthServerUnavailable(e) => {
+                tracing::warn!(error = %e, source = ?std::error::Error::source(e).map(|s| s.to_string()), "introspection failed; failing closed");
+            }
+            Rejection::UpstreamUnreachable(e) => {
+                tracing::warn!(error = %e, source = ?std::error::Error::source(e).map(|s| s.to_string()), "upstream failed");
+            }
+            Rejection::Unfilterable(e) => tracing::warn!(error = %e, "response not filterable"),
+            _ => {}
+        }
+    }
+
+    pub fn token_source(&mut self, source: TokenSource, metrics: &Metrics) {
+        metrics.token_source[source as usize].inc();
+    }
+
+    /// The request id travels upstream, so both sides log the same id.
+    pub fn forward_request_id(&self, headers: &mut HeaderMap) {
+        headers.insert(X_REQUEST_ID, self.request_id.clone());
+    }
+
+    /// Response headers we always add, the metrics and the access log line.
+    pub fn finish(&self, rsp: &mut Response<ProxyBody>, state: &State) {
+        let headers = rsp.headers_mut();
+        headers.insert(X_REQUEST_ID, self.request_id.clone());
+        if self.query_token {
+            mark_private(headers);
+        }
+        let outcome = self.rejected.unwrap_or(self.outcome_on_success);
+        let elapsed = self.started.elapsed();
+        let metrics = &state.metrics;
+        metrics.observe_request(state.counters(self.route), outcome, elapsed.as_secs_f64());
+        if let Some(upstream) = self.upstream_elapsed {
+            metrics.upstream_duration.observe(upstream.as_secs_f64());
+        }
+        if tracing::enabled!(tracing::Level::INFO) {
+            let route = self
+                .route
+                .and_then(|i| state.config.routes.routes().get(i))
+                .map_or("none", |r| r.pattern.as_str());
+            let token = self.token.as_deref();
+            tracing::info!(
+                method = %self.method,
+                route,
+                status = rsp.status().as_u16(),
+                outcome = outcome.as_str(),
+                subject = token.and_then(TokenInfo::subject).unwrap_or("-"),
+                client_id = token.and_then(|t| t.str_claim("client_id")).unwrap_or("-"),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                request_id = self.request_id.to_str().unwrap_or("-"),
+                "request"
+            );
+        }
+    }
+}
+
+/// RFC 6750 §2.3: "SHOULD send a Cache-Control header containing the private option".
+fn mark_private(headers: &mut HeaderMap) {
+    let value = match headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()) {
+        Some(v) if v.to_ascii_lowercase().contains("private") => return,
+        Some(v) if !v.trim().is_empty() => HeaderValue::from_str(&format!("private, {v}"))
+            .unwrap_or(HeaderValue::from_static("private")),
+        _ => HeaderValue::from_static("private"),
+    };
+    headers.insert(CACHE_CONTROL, value);
+}
+
+/// A client-supplied id is reused when it is short, printable ASCII without spaces.
+fn is_valid_request_id(v: &[u8]) -> bool {
+    !v.is_empty() && v.len() <= 128 && v.iter().all(|b| b.is_ascii_graphic())
+}
+
+/// 16 hex digits: a per-process random start plus a counter, so ids are unique within
+/// a process and unlikely to collide across replicas; no syscall per request.
+fn generate_request_id() -> HeaderValue {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        nanos ^ (u64::from(std::process::id()) << 32)
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    // splitmix64: consecutive counters give unrelated-looking ids.
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let mut buf = [0u8; 16];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = HEX[((z >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0"))
+}

@@ -1,0 +1,144 @@
+//! After the upstream answered: field filtering (SPEC §3.6) and WebSocket tunnels
+//! (SPEC §7).
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, TRANSFER_ENCODING,
+};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use crate::body::{self, ProxyBody};
+use crate::filter::{is_json_content_type, FilterError};
+use crate::introspect::now_unix;
+use crate::policy::Grant;
+use crate::rejection::Rejection;
+
+/// On a route whose response will be filtered, ask the upstream for an uncompressed
+/// answer: we filter only what we can read.
+pub fn prepare_for_filtering(grant: &Grant<'_>, headers: &mut HeaderMap) {
+    if needs_filtering(grant) {
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    }
+}
+
+fn needs_filtering(grant: &Grant<'_>) -> bool {
+    grant
+        .route()
+        .fields
+        .as_ref()
+        .is_some_and(|rules| rules.removes_any(&|scope| grant.has_scope(scope)))
+}
+
+/// Streams the response through, unless the route filters fields the grant does not
+/// cover and the answer is JSON: then it is buffered (bounded), filtered and re-sized.
+/// An answer that cannot be filtered is never passed on unfiltered (502).
+pub async fn filter(
+    rsp: Response<Incoming>,
+    grant: &Grant<'_>,
+    limit: usize,
+) -> Result<Response<ProxyBody>, Rejection> {
+    let is_json = rsp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_content_type);
+    let bodiless = grant.target().method == Method::HEAD
+        || rsp.status() == StatusCode::NO_CONTENT
+        || rsp.status() == StatusCode::NOT_MODIFIED;
+    let Some(rules) = grant
+        .route()
+        .fields
+        .as_ref()
+        .filter(|_| is_json && !bodiless && needs_filtering(grant))
+    else {
+        return Ok(rsp.map(body::streamed));
+    };
+    if let Some(encoding) = rsp
+        .headers()
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().eq_ignore_ascii_case("identity"))
+    {
+        return Err(Rejection::Unfilterable(FilterError::Encoded(
+            encoding.to_owned(),
+        )));
+    }
+    let declared = rsp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Rejection::Unfilterable(FilterError::TooLarge { limit }));
+    }
+    let (mut parts, mut incoming) = rsp.into_parts();
+    let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |n| n as usize));
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|e| Rejection::Unfilterable(FilterError::Read(Box::new(e))))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(Rejection::Unfilterable(FilterError::TooLarge { limit }));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    let filtered = rules
+        .filter(&buf, &|scope| grant.has_scope(scope))
+        .map_err(Rejection::Unfilterable)?;
+    parts.headers.remove(TRANSFER_ENCODING);
+    // The representation changed: a strong validator no longer describes it.
+    parts.headers.remove(ETAG);
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+    Ok(Response::from_parts(parts, body::full(filtered)))
+}
+
+/// A `101 Switching Protocols` from the upstream: answer the client with it, then copy
+/// bytes both ways until either side closes or the token's `exp` passes — a tunnel
+/// never outlives its token.
+pub fn tunnel(
+    rsp: Response<Incoming>,
+    client: OnUpgrade,
+    grant: &Grant<'_>,
+) -> Response<ProxyBody> {
+    if rsp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return rsp.map(body::streamed);
+    }
+    let lifetime = grant
+        .token()
+        .and_then(|t| t.exp())
+        .map(|exp| Duration::from_secs(u64::try_from(exp - now_unix()).unwrap_or(0)));
+    let (mut parts, upstream_body) = rsp.into_parts();
+    let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), upstream_body));
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+        match lifetime {
+            Some(lifetime) => {
+                if tokio::time::timeout(lifetime, copy).await.is_err() {
+                    tracing::info!("websocket tunnel closed: token expired");
+                }
+            }
+            None => {
+                let _ = copy.await;
+            }
+        }
+    });
+    parts.extensions = http::Extensions::new();
+    Response::from_parts(parts, body::empty())
+}

@@ -1,0 +1,177 @@
+//! `scopegate serve` and `scopegate check`: load, bind, serve, stop.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::introspect::Health;
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+use crate::reload::Reloader;
+use crate::state::State;
+
+/// Why `serve` could not run (exit status 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot set up metrics")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot build serving state")]
+    State(#[from] crate::state::BuildError),
+    #[error("cannot set up TLS")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers")]
+    Signals(#[source] std::io::Error),
+}
+
+/// `scopegate check`: the route table and warnings, or the error.
+pub fn check(path: &Path) -> Result<String, crate::config::ConfigError> {
+    let config = Config::load(path)?;
+    Ok(config.describe())
+}
+
+/// `scopegate serve`: runs until SIGTERM or SIGINT.
+pub async fn serve(path: &Path) -> Result<(), RunError> {
+    let config = Config::load(path)?;
+    serve_config(config, path).await
+}
+
+/// Serves an already loaded config; `path` is what SIGHUP re-reads.
+pub async fn serve_config(config: Config, path: &Path) -> Result<(), RunError> {
+    let proxy_listener = bind(config.listen.addr).await?;
+    let admin_listener = bind(config.admin.addr).await?;
+    serve_bound(config, Some(path), proxy_listener, admin_listener).await
+}
+
+/// Serves on already bound listeners (tests and the demo bind first). Without a
+/// `path`, SIGHUP has nothing to re-read and is ignored.
+pub async fn serve_bound(
+    config: Config,
+    path: Option<&Path>,
+    proxy_listener: TcpListener,
+    admin_listener: TcpListener,
+) -> Result<(), RunError> {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let metrics = Arc::new(Metrics::new()?);
+    let health = Arc::new(Health::default());
+    let tls = match &config.listen.tls {
+        Some(files) => Some(Arc::new(ArcSwap::new(crate::tls::server_config(
+            &files.cert,
+            &files.key,
+        )?))),
+        None => None,
+    };
+    let listen = config.listen.clone();
+    let state = Arc::new(ArcSwap::from_pointee(State::build(
+        config, None, &metrics, &health,
+    )?));
+
+    log_listening("proxy", &proxy_listener);
+    log_listening("admin", &admin_listener);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let reloader = Reloader {
+        state: state.clone(),
+        tls: tls.clone(),
+        metrics: metrics.clone(),
+        health: health.clone(),
+    };
+    spawn_signal_handlers(stop_tx, reloader, path.map(Path::to_path_buf))?;
+
+    let admin = crate::admin::Admin {
+        state: state.clone(),
+        health,
+    };
+    let admin_task = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        admin,
+        stopped(stop_rx.clone()),
+    ));
+    crate::server::serve(
+        proxy_listener,
+        Proxy::new(state),
+        listen,
+        tls,
+        stopped(stop_rx),
+    )
+    .await;
+    let _ = admin_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { addr, source })
+}
+
+fn log_listening(listener: &'static str, socket: &TcpListener) {
+    if let Ok(addr) = socket.local_addr() {
+        tracing::info!(listener, addr = %addr, "listening");
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+#[cfg(unix)]
+fn spawn_signal_handlers(
+    stop: watch::Sender<bool>,
+    reloader: Reloader,
+    path: Option<std::path::PathBuf>,
+) -> Result<(), RunError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(RunError::Signals)?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    let Some(path) = path.clone() else {
+                        tracing::warn!("SIGHUP ignored: no config file to reload");
+                        continue;
+                    };
+                    tracing::info!("SIGHUP: reloading configuration");
+                    let reloader = reloader.clone();
+                    // Reading files and building TLS clients is blocking work.
+                    let _ = tokio::task::spawn_blocking(move || reloader.reload(&path)).await;
+                }
+            }
+        }
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn spawn_signal_handlers(
+    stop: watch::Sender<bool>,
+    _reloader: Reloader,
+    _path: Option<std::path::PathBuf>,
+) -> Result<(), RunError> {
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop.send(true);
+    });
+    Ok(())
+}

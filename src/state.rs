@@ -1,0 +1,74 @@
+//! `State`: one loaded configuration with everything built from it. The proxy reads
+//! one `Arc<State>` per request (SPEC §7: a reload never changes the rules
+//! mid-request); a reload builds a new one and swaps it in.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::forward::Forwarder;
+use crate::identity::Identity;
+use crate::introspect::{Expectations, Health, Introspector};
+use crate::metrics::{Metrics, RouteCounters};
+
+/// A configuration, compiled for serving.
+#[derive(Debug)]
+pub struct State {
+    pub config: Config,
+    pub introspector: Arc<Introspector>,
+    pub forwarder: Forwarder,
+    pub identity: Identity,
+    pub expect: Expectations,
+    pub metrics: Arc<Metrics>,
+    /// `requests_total` label sets by route index; the last one is `route="none"`.
+    counters: Vec<RouteCounters>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("TLS client setup failed")]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+impl State {
+    /// Builds serving state; the introspection cache of `previous` survives when the
+    /// endpoint and client id are unchanged.
+    pub fn build(
+        config: Config,
+        previous: Option<&State>,
+        metrics: &Arc<Metrics>,
+        health: &Arc<Health>,
+    ) -> Result<State, BuildError> {
+        let introspector = Arc::new(Introspector::new(
+            &config.introspection,
+            previous.map(|p| &*p.introspector),
+            metrics.clone(),
+            health.clone(),
+        )?);
+        let forwarder = Forwarder::new(&config.upstream, config.listen.trust_forwarded_headers)?;
+        let mut counters: Vec<RouteCounters> = config
+            .routes
+            .routes()
+            .iter()
+            .map(|r| metrics.route_counters(r.pattern.as_str()))
+            .collect();
+        counters.push(metrics.route_counters("none"));
+        Ok(State {
+            identity: Identity::new(&config.identity),
+            expect: Expectations {
+                issuer: config.introspection.expected_issuer.clone(),
+                audience: config.introspection.expected_audience.clone(),
+            },
+            metrics: metrics.clone(),
+            introspector,
+            forwarder,
+            counters,
+            config,
+        })
+    }
+
+    /// The `requests_total` handles for a route index, or `none`.
+    pub fn counters(&self, route: Option<usize>) -> &RouteCounters {
+        let none = self.counters.len() - 1;
+        &self.counters[route.map_or(none, |i| i.min(none))]
+    }
+}
