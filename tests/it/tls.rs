@@ -26,7 +26,7 @@ async fn tls_harness() -> (Harness, rustls::pki_types::CertificateDer<'static>) 
         dir.path().join("tls.key").display().to_string(),
     ));
     let h = Harness::start_with(cfg, auth, up).await;
-    let _kept = dir.into_path(); // keep the files for the binary's lifetime
+    let _kept = dir.keep(); // keep the files for the binary's lifetime
     (h, cert_der)
 }
 
