@@ -1,1 +1,32 @@
+//! Black-box integration suite: the real `scopegate` binary against in-process mocks.
+//! One module per SPEC area (STYLE §3.6); shared harness in `support/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub,
+    reason = "test helpers panic loudly by design; not every helper is used by every module"
+)]
 
+mod support;
+
+mod it {
+    mod admin;
+    mod authorization;
+    mod cache;
+    mod cli;
+    mod field_filter;
+    mod forwarding;
+    mod http2;
+    mod identity_headers;
+    mod introspection;
+    mod limits;
+    mod logs;
+    mod path_safety;
+    mod reload;
+    mod shutdown;
+    mod tls;
+    mod token_extraction;
+    mod websocket;
+}

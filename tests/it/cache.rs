@@ -1,0 +1,136 @@
+//! SPEC §5: single flight, hits, exp bound, negative ttl, stale_if_error, purge.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use crate::support::auth_server::AuthMode;
+use crate::support::*;
+
+#[tokio::test]
+async fn hundred_concurrent_requests_same_token_make_one_introspection_call() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    h.auth_server.set_mode(AuthMode::Slow(Duration::from_millis(300)));
+    let reqs = (0..100).map(|_| h.get("/orders/1").bearer("t-read").send());
+    let resps = join_all(reqs).await;
+    assert!(resps.iter().all(|r| r.status == 200), "{:?}", resps.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(h.auth_server.calls(), 1);
+    assert_eq!(h.upstream.requests().len(), 100);
+}
+
+#[tokio::test]
+async fn cache_hit_does_not_call_as() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    for _ in 0..5 {
+        assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    }
+    assert_eq!(h.auth_server.calls(), 1);
+}
+
+#[tokio::test]
+async fn decision_is_rechecked_on_hit_not_cached() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    let r = h.request("DELETE", "/orders/1").bearer("t-read").send().await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(h.auth_server.calls(), 1);
+}
+
+#[tokio::test]
+async fn cached_token_is_refused_once_exp_passes_despite_long_ttl() {
+    let h = Harness::standard(TestConfig::standard().cache("ttl", "\"5m\"")).await;
+    h.auth_server.token("t-short", active().scope("orders:read").sub("alice").exp_in(2));
+    assert_eq!(h.get("/orders/1").bearer("t-short").send().await.status, 200);
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    h.get("/orders/1").bearer("t-short").send().await.assert_invalid_token();
+    assert_eq!(h.upstream.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn inactive_answer_is_remembered_for_negative_ttl() {
+    let h = Harness::standard(TestConfig::standard().cache("negative_ttl", "\"1s\"")).await;
+    h.auth_server.token("t-late", inactive());
+    h.get("/orders/1").bearer("t-late").send().await.assert_invalid_token();
+    h.auth_server.token("t-late", active().scope("orders:read").sub("alice").exp_in(600));
+    h.get("/orders/1").bearer("t-late").send().await.assert_invalid_token();
+    assert_eq!(h.auth_server.calls(), 1, "inactive answer not cached");
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    assert_eq!(h.get("/orders/1").bearer("t-late").send().await.status, 200);
+    assert_eq!(h.auth_server.calls(), 2);
+}
+
+#[tokio::test]
+async fn active_answer_expires_after_ttl() {
+    let h = Harness::standard(TestConfig::standard().cache("ttl", "\"1s\"")).await;
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    assert_eq!(h.auth_server.calls(), 2);
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_previous_active_answer_while_as_fails() {
+    let h = Harness::standard(
+        TestConfig::standard().cache("ttl", "\"1s\"").cache("stale_if_error", "\"30s\""),
+    )
+    .await;
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    h.auth_server.set_mode(AuthMode::Status500);
+    let r = h.get("/orders/1").bearer("t-read").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(h.upstream.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn without_stale_if_error_expired_entry_and_failing_as_is_503() {
+    let h = Harness::standard(TestConfig::standard().cache("ttl", "\"1s\"")).await;
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    h.auth_server.set_mode(AuthMode::Status500);
+    h.get("/orders/1").bearer("t-read").send().await.assert_error(503, "temporarily_unavailable", None);
+}
+
+async fn purge_then_expect_recall(body: &str, other: Option<&str>) {
+    let h = Harness::standard(TestConfig::standard()).await;
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    assert_eq!(h.auth_server.calls(), 1);
+    if let Some(other) = other {
+        let r = h.admin_post("/cache/purge", other).send().await;
+        assert!((200..300).contains(&r.status), "purge: {} {}", r.status, r.text());
+        assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+        assert_eq!(h.auth_server.calls(), 1, "purge of {other} evicted an unrelated entry");
+    }
+    let r = h.admin_post("/cache/purge", body).send().await;
+    assert!((200..300).contains(&r.status), "purge: {} {}", r.status, r.text());
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    assert_eq!(h.auth_server.calls(), 2, "purge {body} did not evict");
+}
+
+#[tokio::test]
+async fn purge_by_subject_evicts() {
+    purge_then_expect_recall(r#"{"subject":"alice"}"#, Some(r#"{"subject":"bob"}"#)).await;
+}
+
+#[tokio::test]
+async fn purge_by_token_sha256_evicts() {
+    let body = format!(r#"{{"token_sha256":"{}"}}"#, sha256_hex("t-read"));
+    let other = format!(r#"{{"token_sha256":"{}"}}"#, sha256_hex("t-other"));
+    purge_then_expect_recall(&body, Some(&other)).await;
+}
+
+#[tokio::test]
+async fn purge_all_evicts() {
+    purge_then_expect_recall("{}", None).await;
+}
+
+#[tokio::test]
+async fn purge_is_not_reachable_on_proxy_port() {
+    let h = Harness::standard(TestConfig::standard().route(Route::public("/**"))).await;
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    let r = h.post("/cache/purge").json("{}").send().await;
+    assert_eq!(r.status, 200, "went to the upstream as a normal request");
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    assert_eq!(h.auth_server.calls(), 1, "cache purged through the proxy port");
+}
