@@ -5,7 +5,7 @@
 //! place an error response is built, so the wire shape cannot drift per call site.
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::body::{full, ProxyBody};
@@ -172,7 +172,6 @@ impl Rejection {
         *rsp.status_mut() = status;
         let headers = rsp.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(value) = challenge.and_then(|c| HeaderValue::try_from(c).ok()) {
             headers.insert(WWW_AUTHENTICATE, value);
         }

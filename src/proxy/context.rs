@@ -118,15 +118,16 @@ impl RequestContext {
     }
 }
 
-/// RFC 6750 §2.3: "SHOULD send a Cache-Control header containing the private option".
+/// RFC 6750 §2.3: "SHOULD send a Cache-Control header containing the private
+/// option". The response is made `private`; an upstream's `no-store` is kept.
 fn mark_private(headers: &mut HeaderMap) {
-    let value = match headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()) {
-        Some(v) if v.to_ascii_lowercase().contains("private") => return,
-        Some(v) if !v.trim().is_empty() => HeaderValue::from_str(&format!("private, {v}"))
-            .unwrap_or(HeaderValue::from_static("private")),
-        _ => HeaderValue::from_static("private"),
-    };
-    headers.insert(CACHE_CONTROL, value);
+    let no_store = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("no-store"));
+    let value = if no_store { "private, no-store" } else { "private" };
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(value));
 }
 
 /// A client-supplied id is reused when it is short, printable ASCII without spaces.
