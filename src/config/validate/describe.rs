@@ -11,7 +11,8 @@
 //! warning: ...
 //! ```
 //!
-//! `fields:` lists the scopes that response fields on the route are gated by.
+//! `fields:` lists the scopes that response fields on the route are gated by; a
+//! route an earlier one shadows is marked `(never matches: shadowed by route[i])`.
 
 use std::cell::RefCell;
 
@@ -31,14 +32,19 @@ pub(crate) fn describe(config: &Config) -> String {
         "{}: valid; {count}, tried in this order (first match wins)\n",
         config.path.display()
     );
+    let shadowed = config.routes.shadowed();
     let rows: Vec<[String; 4]> = routes
         .iter()
         .map(|r| {
+            let mut access = access(r);
+            if let Some((_, earlier)) = shadowed.iter().find(|(later, _)| *later == r.index()) {
+                access.push_str(&format!("  (never matches: shadowed by route[{earlier}])"));
+            }
             [
                 r.index().to_string(),
                 methods_label(r),
                 r.pattern.as_str().to_owned(),
-                access(r),
+                access,
             ]
         })
         .collect();
