@@ -11,7 +11,11 @@ impl ScopeSet {
     /// Parses a space-separated `scope` string.
     pub fn parse(text: &str) -> Self {
         Self {
-            scopes: text.split(' ').filter(|s| !s.is_empty()).map(Box::from).collect(),
+            scopes: text
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(Box::from)
+                .collect(),
         }
     }
 
