@@ -90,9 +90,14 @@ impl RouteTable {
     /// SPEC §2: the first route, in file order, whose method and path match; `None`
     /// is deny by default. `path` has passed [`crate::path::check`] and has no query.
     pub fn match_request(&self, method: &Method, path: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .find(|r| r.allows_method(method) && r.pattern.matches(path))
+        let candidates = self.routes.iter().filter(|r| r.allows_method(method));
+        // Split the path once for the whole table; a very long path is matched unsplit.
+        match pattern::RequestPath::split(path) {
+            Some(request) => candidates
+                .into_iter()
+                .find(|r| r.pattern.matches_request(&request)),
+            None => candidates.into_iter().find(|r| r.pattern.matches(path)),
+        }
     }
 
     /// `(later, earlier)` index pairs: route `later` can never match because route

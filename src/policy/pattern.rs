@@ -133,17 +133,33 @@ impl RoutePattern {
 
     /// Whether `path` (which has passed [`crate::path::check`]) matches.
     pub fn matches(&self, path: &str) -> bool {
-        let Some(rest) = path.strip_prefix('/') else {
-            return false;
+        match path.strip_prefix('/') {
+            Some(rest) => self.matches_keys(rest.split('/').map(Key::new)),
+            None => false,
+        }
+    }
+
+    /// [`Self::matches`] over a path split once for a whole table.
+    pub(crate) fn matches_request(&self, request: &RequestPath<'_>) -> bool {
+        let (n, len) = (self.segments.len(), request.len);
+        // The segment count alone rules out most routes without touching a byte.
+        let count_fits = match self.tail {
+            Tail::End => len == n,
+            Tail::Slash => len == n + 1,
+            Tail::Rest => len >= n,
         };
-        let mut request = rest.split('/');
+        count_fits && self.matches_keys(request.keys().iter().copied())
+    }
+
+    /// The one matching rule, shared by both entry points.
+    fn matches_keys<'p>(&self, mut request: impl Iterator<Item = Key<'p>>) -> bool {
         for segment in &self.segments {
-            let Some(raw) = request.next() else {
+            let Some(key) = request.next() else {
                 return false;
             };
             let ok = match segment {
-                Segment::Literal(lit) => key_equals(raw, lit.as_bytes()),
-                Segment::Param(_) => key_is_param(raw),
+                Segment::Literal(lit) => key.equals(lit.as_bytes()),
+                Segment::Param(_) => key.is_param(),
             };
             if !ok {
                 return false;
@@ -152,7 +168,9 @@ impl RoutePattern {
         match self.tail {
             Tail::Rest => true,
             Tail::End => request.next().is_none(),
-            Tail::Slash => request.next() == Some("") && request.next().is_none(),
+            Tail::Slash => {
+                request.next().is_some_and(|k| k.raw.is_empty()) && request.next().is_none()
+            }
         }
     }
 
@@ -231,14 +249,81 @@ fn is_param_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Most request paths have fewer segments; longer ones take the unsplit path.
+const MAX_SPLIT_SEGMENTS: usize = 24;
+
+/// A request path split once into segment keys (on the stack), so a table of
+/// patterns is tried without re-scanning the path for every route.
+pub(crate) struct RequestPath<'p> {
+    buf: [Key<'p>; MAX_SPLIT_SEGMENTS],
+    len: usize,
+}
+
+impl<'p> RequestPath<'p> {
+    /// `None` when `path` is not absolute or has too many segments to split here.
+    pub(crate) fn split(path: &'p str) -> Option<Self> {
+        let rest = path.strip_prefix('/')?;
+        let mut buf = [Key::default(); MAX_SPLIT_SEGMENTS];
+        let mut len = 0;
+        for raw in rest.split('/') {
+            *buf.get_mut(len)? = Key::new(raw);
+            len += 1;
+        }
+        Some(Self { buf, len })
+    }
+
+    fn keys(&self) -> &[Key<'p>] {
+        &self.buf[..self.len]
+    }
+}
+
+/// One request segment: as sent, and its key (`;` parameters cut off, still encoded).
+#[derive(Debug, Clone, Copy, Default)]
+struct Key<'p> {
+    raw: &'p str,
+    key: &'p str,
+    /// The key has a percent-escape, so comparisons decode.
+    encoded: bool,
+}
+
+impl<'p> Key<'p> {
+    fn new(raw: &'p str) -> Self {
+        let key = cut_params(raw);
+        Self {
+            raw,
+            key,
+            encoded: key.contains('%'),
+        }
+    }
+
+    /// Whether the decoded key is exactly `literal`; no allocation.
+    fn equals(&self, literal: &[u8]) -> bool {
+        if !self.encoded {
+            return self.key.as_bytes() == literal;
+        }
+        let mut expected = literal.iter();
+        for b in decoded_bytes(self.key) {
+            if b.is_none() || b != expected.next().copied() {
+                return false;
+            }
+        }
+        expected.next().is_none()
+    }
+
+    /// `{name}` matches one non-empty, well-formed key.
+    fn is_param(&self) -> bool {
+        !self.key.is_empty() && (!self.encoded || decoded_bytes(self.key).all(|b| b.is_some()))
+    }
+}
+
 /// The segment without its `;` parameters.
 fn cut_params(raw: &str) -> &str {
     raw.split_once(';').map_or(raw, |(key, _)| key)
 }
 
-/// Decoded bytes of the key, `None` at a malformed escape (never a match: deny).
-fn key_bytes(raw: &str) -> impl Iterator<Item = Option<u8>> + '_ {
-    let bytes = cut_params(raw).as_bytes();
+/// Decoded bytes of `key`, `None` at a malformed escape (never a match: deny).
+fn decoded_bytes(key: &str) -> impl Iterator<Item = Option<u8>> + '_ {
+    let bytes = key.as_bytes();
     let mut i = 0;
     std::iter::from_fn(move || {
         let b = *bytes.get(i)?;
@@ -257,32 +342,11 @@ fn key_bytes(raw: &str) -> impl Iterator<Item = Option<u8>> + '_ {
     })
 }
 
-/// Whether the key of `raw` is exactly `literal`; no allocation.
-fn key_equals(raw: &str, literal: &[u8]) -> bool {
-    let key = cut_params(raw);
-    if !key.contains('%') {
-        return key.as_bytes() == literal;
-    }
-    let mut expected = literal.iter();
-    for b in key_bytes(key) {
-        if b.is_none() || b != expected.next().copied() {
-            return false;
-        }
-    }
-    expected.next().is_none()
-}
-
-/// `{name}` matches one non-empty, well-formed key.
-fn key_is_param(raw: &str) -> bool {
-    let mut bytes = key_bytes(raw);
-    bytes.next().is_some_and(|b| b.is_some()) && bytes.all(|b| b.is_some())
-}
-
 /// Percent-decodes `key`, borrowing when it has no escape.
 fn decode(key: &str) -> Option<Cow<'_, str>> {
     if !key.contains('%') {
         return Some(Cow::Borrowed(key));
     }
-    let bytes = key_bytes(key).collect::<Option<Vec<u8>>>()?;
+    let bytes = decoded_bytes(key).collect::<Option<Vec<u8>>>()?;
     String::from_utf8(bytes).ok().map(Cow::Owned)
 }

@@ -103,6 +103,22 @@ fn first_matching_route_in_file_order_decides() {
 }
 
 #[test]
+fn long_paths_fall_back_to_unsplit_matching_with_the_same_answer() {
+    let table = RouteTable::new(vec![
+        route("/x/{id}", &[], "", ""),
+        route("/a/**", &[], "", ""),
+    ]);
+    let long = "/a".repeat(100);
+    assert_eq!(
+        table.match_request(&Method::GET, &long).map(Route::index),
+        Some(1)
+    );
+    assert!(table
+        .match_request(&Method::GET, &format!("/x{long}"))
+        .is_none());
+}
+
+#[test]
 fn encoded_literal_does_not_fall_through_to_a_looser_catch_all() {
     let table = RouteTable::new(vec![
         route("/admin/**", &[], "admin", ""),

@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 
-use super::{PatternError, RoutePattern};
+use super::{PatternError, RequestPath, RoutePattern};
 
 fn pattern(text: &str) -> RoutePattern {
     RoutePattern::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -67,11 +67,26 @@ fn patterns_match_request_paths_segment_by_segment() {
     assert!(MATCHES.len() >= 40);
     let mut failures = Vec::new();
     for &(text, path, expected) in MATCHES {
-        if pattern(text).matches(path) != expected {
+        let p = pattern(text);
+        if p.matches(path) != expected {
             failures.push(format!("{text} vs {path:?}: expected {expected}"));
+        }
+        // The table's split-once entry point must agree with the plain one.
+        let split = RequestPath::split(path).is_some_and(|r| p.matches_request(&r));
+        if split != expected {
+            failures.push(format!("{text} vs {path:?} (split): expected {expected}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn paths_too_long_to_split_are_still_matched() {
+    let long = "/a".repeat(100);
+    assert!(RequestPath::split(&long).is_none());
+    assert!(pattern("/a/**").matches(&long));
+    assert!(!pattern("/a/{x}").matches(&long));
+    assert!(RequestPath::split(&"/a".repeat(24)).is_some());
 }
 
 #[test]
