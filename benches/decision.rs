@@ -4,7 +4,16 @@
 //!
 //! Measured with `cargo bench --bench decision` (divan, median):
 //!   hardware: 2 vCPU AMD EPYC (cloud VM, shared), rustc 1.95.0, bench profile
-//!   RESULTS
+//!
+//!   bench                        10 routes   100 routes   1,000 routes
+//!   match_and_authorize           440 ns       731 ns        3.60 µs
+//!   match_only                    153 ns       465 ns        3.33 µs
+//!   path_check_typical   69 ns  (`/api/v2/users/al%69ce/orders/12345;v=2`)
+//!   path_check_plain     39 ns  (`/api/v2/orders/12345`)
+//!
+//! `match_and_authorize` includes `path::check` and the owner binding, whose encoded
+//! parameter (`al%69ce`) is the one allocation of a decision. Matching is linear in
+//! the table (~3 ns per route rejected on segment count or first differing literal).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;

@@ -210,7 +210,8 @@ impl Route {
         let Some(owner) = &self.owner else {
             return true;
         };
-        let value = self.pattern.param(path, &owner.param);
+        // `authorize` has just checked that the pattern matches `path`.
+        let value = self.pattern.param_of_match(path, &owner.param);
         let claim = token.scalar_claim(&owner.claim);
         matches!((value, claim), (Some(v), Some(c)) if v == c)
     }

@@ -184,6 +184,19 @@ impl RoutePattern {
         if !self.matches(path) {
             return None;
         }
+        self.param_at(path, index)
+    }
+
+    /// [`Self::param`] for a `path` the caller has just seen match (skips re-matching).
+    pub(crate) fn param_of_match<'p>(&self, path: &'p str, name: &str) -> Option<Cow<'p, str>> {
+        let index = self
+            .segments
+            .iter()
+            .position(|s| matches!(s, Segment::Param(n) if &**n == name))?;
+        self.param_at(path, index)
+    }
+
+    fn param_at<'p>(&self, path: &'p str, index: usize) -> Option<Cow<'p, str>> {
         let raw = path.strip_prefix('/')?.split('/').nth(index)?;
         decode(cut_params(raw))
     }
