@@ -10,6 +10,9 @@
 pub mod pattern;
 pub mod scope;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use http::uri::PathAndQuery;
@@ -84,17 +87,34 @@ impl RouteTable {
         &self.routes
     }
 
-    /// The first route whose method and path match. `path` has passed [`crate::path::check`].
+    /// SPEC §2: the first route, in file order, whose method and path match; `None`
+    /// is deny by default. `path` has passed [`crate::path::check`] and has no query.
     pub fn match_request(&self, method: &Method, path: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .find(|r| r.allows_method(method) && r.pattern.matches(path))
+        let candidates = self.routes.iter().filter(|r| r.allows_method(method));
+        // Split the path once for the whole table; a very long path is matched unsplit.
+        match pattern::RequestPath::split(path) {
+            Some(request) => candidates
+                .into_iter()
+                .find(|r| r.pattern.matches_request(&request)),
+            None => candidates.into_iter().find(|r| r.pattern.matches(path)),
+        }
     }
 
     /// `(later, earlier)` index pairs: route `later` can never match because route
-    /// `earlier` matches everything it would.
+    /// `earlier` matches every method and path it would. One pair per shadowed route,
+    /// naming the first such earlier route. Sound but not complete: a route covered
+    /// only by several earlier routes together is not reported.
     pub fn shadowed(&self) -> Vec<(usize, usize)> {
-        Vec::new()
+        let mut pairs = Vec::new();
+        for (later, route) in self.routes.iter().enumerate() {
+            let earlier = self.routes[..later]
+                .iter()
+                .position(|e| e.covers_methods(route) && e.pattern.covers(&route.pattern));
+            if let Some(earlier) = earlier {
+                pairs.push((later, earlier));
+            }
+        }
+        pairs
     }
 }
 
@@ -131,7 +151,19 @@ impl Route {
     }
 
     pub fn allows_method(&self, method: &Method) -> bool {
-        self.methods.as_ref().is_none_or(|m| m.contains(method))
+        match &self.methods {
+            None => true,
+            Some(methods) => methods.contains(method),
+        }
+    }
+
+    /// Whether this route allows every method `other` allows.
+    fn covers_methods(&self, other: &Route) -> bool {
+        match (&self.methods, &other.methods) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(mine), Some(theirs)) => theirs.iter().all(|m| mine.contains(m)),
+        }
     }
 
     /// A public route needs no token.
@@ -143,12 +175,19 @@ impl Route {
         }
     }
 
-    /// SPEC §3.4: `scopes` (all), `scopes_any` (one), `owner`; else 403 insufficient_scope.
+    /// SPEC §3.4: `scopes` (all), `scopes_any` (at least one), `owner`; any failure is
+    /// RFC 6750 §3.1 `insufficient_scope` (403). The grant is for exactly `target`,
+    /// which must be a request this route matches.
     pub fn authorize(&self, target: Target, token: Arc<TokenInfo>) -> Result<Grant<'_>, Rejection> {
-        let scopes = token.scope();
-        let ok = self.scopes.iter().all(|s| scopes.contains(s))
-            && (self.scopes_any.is_empty() || self.scopes_any.iter().any(|s| scopes.contains(s)));
-        if !ok {
+        let path = target.path_and_query.path();
+        // A grant is proof for this route and target; a mismatch is a bug in the
+        // caller, never a reason to forward.
+        if !self.allows_method(&target.method) || !self.pattern.matches(path) {
+            return Err(Rejection::Internal(
+                "authorized target does not match its route",
+            ));
+        }
+        if !(self.scopes_allow(token.scope()) && self.owner_allows(path, &token)) {
             return Err(Rejection::InsufficientScope {
                 required: self.required_scopes(),
             });
@@ -160,7 +199,25 @@ impl Route {
         })
     }
 
-    /// The `scope` attribute of an insufficient_scope challenge.
+    fn scopes_allow(&self, granted: &ScopeSet) -> bool {
+        self.scopes.iter().all(|s| granted.contains(s))
+            && (self.scopes_any.is_empty() || self.scopes_any.iter().any(|s| granted.contains(s)))
+    }
+
+    /// The decoded path parameter must equal the claim exactly; a missing or
+    /// non-scalar claim (array, object, null) refuses.
+    fn owner_allows(&self, path: &str, token: &TokenInfo) -> bool {
+        let Some(owner) = &self.owner else {
+            return true;
+        };
+        // `authorize` has just checked that the pattern matches `path`.
+        let value = self.pattern.param_of_match(path, &owner.param);
+        let claim = token.scalar_claim(&owner.claim);
+        matches!((value, claim), (Some(v), Some(c)) if v == c)
+    }
+
+    /// The RFC 6750 §3 `scope` attribute of an insufficient_scope challenge:
+    /// `scopes` then `scopes_any`, space-separated.
     pub fn required_scopes(&self) -> String {
         let mut all: Vec<&str> = self.scopes.iter().collect();
         all.extend(self.scopes_any.iter());

@@ -1,4 +1,7 @@
 //! `ScopeSet`: RFC 6749 §3.3 scope lists (space-separated, case-sensitive).
+//!
+//! A plain list with linear search: tokens and routes carry a handful of scopes, so
+//! a scan beats hashing and keeps the set cheap to clone into each cached answer.
 
 use std::fmt;
 
@@ -8,7 +11,7 @@ pub struct ScopeSet {
 }
 
 impl ScopeSet {
-    /// Parses a space-separated `scope` string.
+    /// Parses a space-separated `scope` string; runs of spaces are tolerated.
     pub fn parse(text: &str) -> Self {
         Self {
             scopes: text
@@ -25,6 +28,7 @@ impl ScopeSet {
         }
     }
 
+    /// Exact, case-sensitive membership (RFC 6749 §3.3).
     pub fn contains(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| &**s == scope)
     }
