@@ -76,11 +76,12 @@ impl Admin {
                 }
             }
             (&Method::GET, "/metrics") => {
-                let state = self.state.load();
+                let state = self.state.load_full();
+                let entries = state.introspector.entry_count().await;
                 state
                     .metrics
                     .cache_entries
-                    .set(i64::try_from(state.introspector.entry_count()).unwrap_or(i64::MAX));
+                    .set(i64::try_from(entries).unwrap_or(i64::MAX));
                 let mut rsp = Response::new(Full::new(Bytes::from(state.metrics.render())));
                 rsp.headers_mut().insert(
                     CONTENT_TYPE,

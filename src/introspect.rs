@@ -196,7 +196,10 @@ impl Introspector {
         }
     }
 
-    pub fn entry_count(&self) -> u64 {
+    /// Entries in the cache, after applying pending inserts and evictions (moka
+    /// counts lazily).
+    pub async fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
 }

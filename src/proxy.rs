@@ -1,6 +1,6 @@
 //! `Proxy::handle` and the pipeline: the steps of SPEC §3, in order, and nothing else.
 //!
-//! Read [`pipeline`] top to bottom to check the two invariants that matter: client
+//! Read `pipeline` top to bottom to check the two invariants that matter: client
 //! identity headers are stripped before anything is forwarded, and nothing is
 //! forwarded without a [`crate::policy::Grant`] built for exactly this method and path.
 
@@ -66,7 +66,7 @@ async fn pipeline(
     cx: &mut RequestContext,
 ) -> Result<Response<ProxyBody>, Rejection> {
     let (mut parts, incoming) = req.into_parts();
-    check_framing(&parts)?;
+    check_framing(&parts, state.config.listen.max_header_bytes)?;
 
     // 1. The path that is authorized is the path that is forwarded, byte for byte.
     path::check(parts.uri.path()).map_err(|why| {
@@ -165,7 +165,20 @@ async fn pipeline(
 
 /// SPEC §3 Limits and RFC 9112 §6.3: ambiguous framing or two `Host` headers are
 /// refused rather than guessed at, so no request smuggling can pass through.
-fn check_framing(parts: &http::request::Parts) -> Result<(), Rejection> {
+///
+/// hyper bounds the HTTP/1 header buffer at 8 KiB at least, so smaller
+/// `max_header_bytes` settings are enforced here, on the parsed head (request line
+/// plus `name: value\r\n` per field), for HTTP/1 and HTTP/2 alike.
+fn check_framing(parts: &http::request::Parts, max_header_bytes: usize) -> Result<(), Rejection> {
+    let line = parts.method.as_str().len()
+        + parts.uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + 12;
+    let size = parts.headers.iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    });
+    if size > max_header_bytes {
+        return Err(Rejection::HeadersTooLarge);
+    }
     if parts.headers.get_all(HOST).iter().nth(1).is_some() {
         return Err(Rejection::BadRequest("more than one Host header"));
     }

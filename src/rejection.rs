@@ -21,6 +21,9 @@ pub enum Rejection {
     /// conflicting framing headers).
     #[error("{0}")]
     BadRequest(&'static str),
+    /// SPEC §3 Limits: request line and headers over `max_header_bytes` (431).
+    #[error("request header fields too large")]
+    HeadersTooLarge,
     /// No route matches method and path: deny by default.
     #[error("no route matches this request")]
     NoRoute,
@@ -77,6 +80,7 @@ impl Rejection {
             Self::UnsafePath | Self::BadRequest(_) | Self::InvalidRequest(_) => {
                 StatusCode::BAD_REQUEST
             }
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NoRoute | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::FormTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -93,6 +97,7 @@ impl Rejection {
             Self::UnsafePath
             | Self::BadRequest(_)
             | Self::InvalidRequest(_)
+            | Self::HeadersTooLarge
             | Self::FormTooLarge { .. } => Outcome::InvalidRequest,
             Self::NoRoute => Outcome::NoRoute,
             Self::MissingToken => Outcome::Unauthenticated,
@@ -113,6 +118,7 @@ impl Rejection {
             Self::NoRoute => "access_denied",
             Self::MissingToken => "unauthorized",
             Self::FormTooLarge { .. } => "payload_too_large",
+            Self::HeadersTooLarge => "request_header_fields_too_large",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::AuthServerUnavailable(_) => "temporarily_unavailable",
@@ -130,6 +136,7 @@ impl Rejection {
             Self::NoRoute => "no route allows this request",
             Self::MissingToken => "a bearer token is required",
             Self::FormTooLarge { .. } => "form body is larger than allowed",
+            Self::HeadersTooLarge => "request headers are larger than allowed",
             Self::InvalidToken(problem) => problem.description(),
             Self::InsufficientScope { .. } => "the access token does not allow this request",
             Self::AuthServerUnavailable(_) => "the authorization server is unavailable",

@@ -60,7 +60,7 @@ fn path() -> impl Strategy<Value = Vec<Seg>> {
             for (i, (k, arrays)) in parts.into_iter().enumerate() {
                 segs.push(Seg::Key(k));
                 if i < last {
-                    segs.extend(std::iter::repeat(Seg::Each).take(arrays));
+                    segs.extend(std::iter::repeat_n(Seg::Each, arrays));
                 }
             }
             segs

@@ -149,7 +149,7 @@ pub(super) fn parse(path: &str) -> Result<Vec<Step<'_>>, FieldPathError> {
         } else {
             steps.push(Step::Key(key));
         }
-        steps.extend(std::iter::repeat(Step::Each).take(arrays));
+        steps.extend(std::iter::repeat_n(Step::Each, arrays));
     }
     match steps.last() {
         Some(Step::Key(_)) => Ok(steps),

@@ -126,7 +126,11 @@ fn mark_private(headers: &mut HeaderMap) {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.to_ascii_lowercase().contains("no-store"));
-    let value = if no_store { "private, no-store" } else { "private" };
+    let value = if no_store {
+        "private, no-store"
+    } else {
+        "private"
+    };
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(value));
 }
 

@@ -16,11 +16,27 @@ async fn readyz_is_503_after_three_failed_introspections_until_one_succeeds() {
     let h = Harness::standard(TestConfig::standard()).await;
     h.auth_server.set_mode(AuthMode::Status500);
     for i in 0..3 {
-        assert_eq!(h.get("/orders/1").bearer(&format!("t-fail-{i}")).send().await.status, 503);
+        assert_eq!(
+            h.get("/orders/1")
+                .bearer(&format!("t-fail-{i}"))
+                .send()
+                .await
+                .status,
+            503
+        );
         let want = if i < 2 { 200 } else { 503 };
-        assert_eq!(h.admin_get("/readyz").send().await.status, want, "after {} failures", i + 1);
+        assert_eq!(
+            h.admin_get("/readyz").send().await.status,
+            want,
+            "after {} failures",
+            i + 1
+        );
     }
-    assert_eq!(h.admin_get("/healthz").send().await.status, 200, "liveness unaffected");
+    assert_eq!(
+        h.admin_get("/healthz").send().await.status,
+        200,
+        "liveness unaffected"
+    );
     h.auth_server.set_mode(AuthMode::Normal);
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
     assert_eq!(h.admin_get("/readyz").send().await.status, 200);
@@ -32,39 +48,139 @@ async fn metrics_count_scripted_traffic_exactly() {
     // allowed x2 (miss, then hit), public, unauthenticated, invalid_token, forbidden,
     // no_route, invalid_request, as_unavailable
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
-    assert_eq!(h.get("/orders/2?access_token=t-read").send().await.status, 200);
+    assert_eq!(
+        h.get("/orders/2?access_token=t-read").send().await.status,
+        200
+    );
     assert_eq!(h.get("/health").send().await.status, 200);
     assert_eq!(h.get("/orders/1").send().await.status, 401);
-    assert_eq!(h.get("/orders/1").bearer("t-inactive").send().await.status, 401);
-    assert_eq!(h.request("DELETE", "/orders/1").bearer("t-read").send().await.status, 403);
+    assert_eq!(
+        h.get("/orders/1").bearer("t-inactive").send().await.status,
+        401
+    );
+    assert_eq!(
+        h.request("DELETE", "/orders/1")
+            .bearer("t-read")
+            .send()
+            .await
+            .status,
+        403
+    );
     assert_eq!(h.get("/nowhere").send().await.status, 403);
-    assert_eq!(h.get("/orders/1?access_token=x").bearer("x").send().await.status, 400);
+    assert_eq!(
+        h.get("/orders/1?access_token=x")
+            .bearer("x")
+            .send()
+            .await
+            .status,
+        400
+    );
     h.auth_server.set_mode(AuthMode::Status500);
     assert_eq!(h.get("/orders/1").bearer("t-new").send().await.status, 503);
 
     let m = h.metrics().await;
     let rt = "scopegate_requests_total";
-    assert_eq!(m.get(rt, &[("route", "/orders/{id}"), ("outcome", "allowed")]), Some(2.0), "{}", m.text);
-    assert_eq!(m.get(rt, &[("route", "/health"), ("outcome", "public")]), Some(1.0));
-    assert_eq!(m.get(rt, &[("route", "/orders/{id}"), ("outcome", "unauthenticated")]), Some(1.0));
-    assert_eq!(m.get(rt, &[("route", "/orders/{id}"), ("outcome", "invalid_token")]), Some(1.0));
-    assert_eq!(m.get(rt, &[("route", "/orders/**"), ("outcome", "forbidden")]), Some(1.0));
-    assert_eq!(m.get(rt, &[("route", "none"), ("outcome", "no_route")]), Some(1.0));
-    assert_eq!(m.get(rt, &[("route", "/orders/{id}"), ("outcome", "invalid_request")]), Some(1.0));
-    assert_eq!(m.get(rt, &[("route", "/orders/{id}"), ("outcome", "as_unavailable")]), Some(1.0));
+    assert_eq!(
+        m.get(rt, &[("route", "/orders/{id}"), ("outcome", "allowed")]),
+        Some(2.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.get(rt, &[("route", "/health"), ("outcome", "public")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            rt,
+            &[("route", "/orders/{id}"), ("outcome", "unauthenticated")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            rt,
+            &[("route", "/orders/{id}"), ("outcome", "invalid_token")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(rt, &[("route", "/orders/**"), ("outcome", "forbidden")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(rt, &[("route", "none"), ("outcome", "no_route")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            rt,
+            &[("route", "/orders/{id}"), ("outcome", "invalid_request")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            rt,
+            &[("route", "/orders/{id}"), ("outcome", "as_unavailable")]
+        ),
+        Some(1.0)
+    );
 
-    assert_eq!(m.get("scopegate_token_source_total", &[("source", "header")]), Some(4.0), "{}", m.text);
-    assert_eq!(m.get("scopegate_token_source_total", &[("source", "query")]), Some(1.0));
-    assert_eq!(m.get("scopegate_introspection_requests_total", &[("result", "active")]), Some(1.0));
-    assert_eq!(m.get("scopegate_introspection_requests_total", &[("result", "inactive")]), Some(1.0));
-    assert_eq!(m.get("scopegate_introspection_requests_total", &[("result", "error")]), Some(1.0));
+    assert_eq!(
+        m.get("scopegate_token_source_total", &[("source", "header")]),
+        Some(4.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.get("scopegate_token_source_total", &[("source", "query")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "scopegate_introspection_requests_total",
+            &[("result", "active")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "scopegate_introspection_requests_total",
+            &[("result", "inactive")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "scopegate_introspection_requests_total",
+            &[("result", "error")]
+        ),
+        Some(1.0)
+    );
     // t-read: miss then 2 hits; t-inactive miss; t-new miss
     assert_eq!(m.get("scopegate_cache_hits_total", &[]), Some(2.0));
     assert_eq!(m.get("scopegate_cache_misses_total", &[]), Some(3.0));
-    assert_eq!(m.get("scopegate_cache_entries", &[]), Some(2.0), "active + negative entry");
-    assert_eq!(m.get("scopegate_request_duration_seconds_count", &[("outcome", "allowed")]), Some(2.0));
-    assert_eq!(m.get("scopegate_upstream_duration_seconds_count", &[]), Some(3.0));
-    assert_eq!(m.get("scopegate_introspection_duration_seconds_count", &[]), Some(3.0));
+    assert_eq!(
+        m.get("scopegate_cache_entries", &[]),
+        Some(2.0),
+        "active + negative entry"
+    );
+    assert_eq!(
+        m.get(
+            "scopegate_request_duration_seconds_count",
+            &[("outcome", "allowed")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get("scopegate_upstream_duration_seconds_count", &[]),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.get("scopegate_introspection_duration_seconds_count", &[]),
+        Some(3.0)
+    );
 }
 
 #[tokio::test]
@@ -75,7 +191,10 @@ async fn metrics_have_exactly_the_documented_labels() {
     let m = h.metrics().await;
     let expect: &[(&str, &[&str])] = &[
         ("scopegate_requests_total", &["outcome", "route"]),
-        ("scopegate_request_duration_seconds_bucket", &["le", "outcome"]),
+        (
+            "scopegate_request_duration_seconds_bucket",
+            &["le", "outcome"],
+        ),
         ("scopegate_upstream_duration_seconds_bucket", &["le"]),
         ("scopegate_token_source_total", &["source"]),
         ("scopegate_introspection_requests_total", &["result"]),
@@ -96,7 +215,17 @@ async fn metrics_have_exactly_the_documented_labels() {
     for (name, labels, _) in &m.samples {
         if name == "scopegate_requests_total" {
             let outcome = &labels.iter().find(|(k, _)| k == "outcome").unwrap().1;
-            let known = ["allowed", "public", "unauthenticated", "invalid_token", "forbidden", "invalid_request", "no_route", "as_unavailable", "upstream_error"];
+            let known = [
+                "allowed",
+                "public",
+                "unauthenticated",
+                "invalid_token",
+                "forbidden",
+                "invalid_request",
+                "no_route",
+                "as_unavailable",
+                "upstream_error",
+            ];
             assert!(known.contains(&outcome.as_str()), "{outcome}");
         }
     }
@@ -116,7 +245,10 @@ async fn upstream_error_outcome_is_counted() {
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 502);
     let m = h.metrics().await;
     assert_eq!(
-        m.get("scopegate_requests_total", &[("route", "/orders/{id}"), ("outcome", "upstream_error")]),
+        m.get(
+            "scopegate_requests_total",
+            &[("route", "/orders/{id}"), ("outcome", "upstream_error")]
+        ),
         Some(1.0)
     );
 }

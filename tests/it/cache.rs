@@ -10,10 +10,15 @@ use crate::support::*;
 #[tokio::test]
 async fn hundred_concurrent_requests_same_token_make_one_introspection_call() {
     let h = Harness::standard(TestConfig::standard()).await;
-    h.auth_server.set_mode(AuthMode::Slow(Duration::from_millis(300)));
+    h.auth_server
+        .set_mode(AuthMode::Slow(Duration::from_millis(300)));
     let reqs = (0..100).map(|_| h.get("/orders/1").bearer("t-read").send());
     let resps = join_all(reqs).await;
-    assert!(resps.iter().all(|r| r.status == 200), "{:?}", resps.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(
+        resps.iter().all(|r| r.status == 200),
+        "{:?}",
+        resps.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     assert_eq!(h.auth_server.calls(), 1);
     assert_eq!(h.upstream.requests().len(), 100);
 }
@@ -31,7 +36,11 @@ async fn cache_hit_does_not_call_as() {
 async fn decision_is_rechecked_on_hit_not_cached() {
     let h = Harness::standard(TestConfig::standard()).await;
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
-    let r = h.request("DELETE", "/orders/1").bearer("t-read").send().await;
+    let r = h
+        .request("DELETE", "/orders/1")
+        .bearer("t-read")
+        .send()
+        .await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(h.auth_server.calls(), 1);
 }
@@ -39,10 +48,20 @@ async fn decision_is_rechecked_on_hit_not_cached() {
 #[tokio::test]
 async fn cached_token_is_refused_once_exp_passes_despite_long_ttl() {
     let h = Harness::standard(TestConfig::standard().cache("ttl", "\"5m\"")).await;
-    h.auth_server.token("t-short", active().scope("orders:read").sub("alice").exp_in(2));
-    assert_eq!(h.get("/orders/1").bearer("t-short").send().await.status, 200);
+    h.auth_server.token(
+        "t-short",
+        active().scope("orders:read").sub("alice").exp_in(2),
+    );
+    assert_eq!(
+        h.get("/orders/1").bearer("t-short").send().await.status,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    h.get("/orders/1").bearer("t-short").send().await.assert_invalid_token();
+    h.get("/orders/1")
+        .bearer("t-short")
+        .send()
+        .await
+        .assert_invalid_token();
     assert_eq!(h.upstream.requests().len(), 1);
 }
 
@@ -50,9 +69,20 @@ async fn cached_token_is_refused_once_exp_passes_despite_long_ttl() {
 async fn inactive_answer_is_remembered_for_negative_ttl() {
     let h = Harness::standard(TestConfig::standard().cache("negative_ttl", "\"1s\"")).await;
     h.auth_server.token("t-late", inactive());
-    h.get("/orders/1").bearer("t-late").send().await.assert_invalid_token();
-    h.auth_server.token("t-late", active().scope("orders:read").sub("alice").exp_in(600));
-    h.get("/orders/1").bearer("t-late").send().await.assert_invalid_token();
+    h.get("/orders/1")
+        .bearer("t-late")
+        .send()
+        .await
+        .assert_invalid_token();
+    h.auth_server.token(
+        "t-late",
+        active().scope("orders:read").sub("alice").exp_in(600),
+    );
+    h.get("/orders/1")
+        .bearer("t-late")
+        .send()
+        .await
+        .assert_invalid_token();
     assert_eq!(h.auth_server.calls(), 1, "inactive answer not cached");
     tokio::time::sleep(Duration::from_millis(1400)).await;
     assert_eq!(h.get("/orders/1").bearer("t-late").send().await.status, 200);
@@ -71,7 +101,9 @@ async fn active_answer_expires_after_ttl() {
 #[tokio::test]
 async fn stale_if_error_serves_previous_active_answer_while_as_fails() {
     let h = Harness::standard(
-        TestConfig::standard().cache("ttl", "\"1s\"").cache("stale_if_error", "\"30s\""),
+        TestConfig::standard()
+            .cache("ttl", "\"1s\"")
+            .cache("stale_if_error", "\"30s\""),
     )
     .await;
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
@@ -88,7 +120,11 @@ async fn without_stale_if_error_expired_entry_and_failing_as_is_503() {
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
     tokio::time::sleep(Duration::from_millis(1400)).await;
     h.auth_server.set_mode(AuthMode::Status500);
-    h.get("/orders/1").bearer("t-read").send().await.assert_error(503, "temporarily_unavailable", None);
+    h.get("/orders/1")
+        .bearer("t-read")
+        .send()
+        .await
+        .assert_error(503, "temporarily_unavailable", None);
 }
 
 async fn purge_then_expect_recall(body: &str, other: Option<&str>) {
@@ -98,12 +134,26 @@ async fn purge_then_expect_recall(body: &str, other: Option<&str>) {
     assert_eq!(h.auth_server.calls(), 1);
     if let Some(other) = other {
         let r = h.admin_post("/cache/purge", other).send().await;
-        assert!((200..300).contains(&r.status), "purge: {} {}", r.status, r.text());
+        assert!(
+            (200..300).contains(&r.status),
+            "purge: {} {}",
+            r.status,
+            r.text()
+        );
         assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
-        assert_eq!(h.auth_server.calls(), 1, "purge of {other} evicted an unrelated entry");
+        assert_eq!(
+            h.auth_server.calls(),
+            1,
+            "purge of {other} evicted an unrelated entry"
+        );
     }
     let r = h.admin_post("/cache/purge", body).send().await;
-    assert!((200..300).contains(&r.status), "purge: {} {}", r.status, r.text());
+    assert!(
+        (200..300).contains(&r.status),
+        "purge: {} {}",
+        r.status,
+        r.text()
+    );
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
     assert_eq!(h.auth_server.calls(), 2, "purge {body} did not evict");
 }
@@ -132,5 +182,9 @@ async fn purge_is_not_reachable_on_proxy_port() {
     let r = h.post("/cache/purge").json("{}").send().await;
     assert_eq!(r.status, 200, "went to the upstream as a normal request");
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
-    assert_eq!(h.auth_server.calls(), 1, "cache purged through the proxy port");
+    assert_eq!(
+        h.auth_server.calls(),
+        1,
+        "cache purged through the proxy port"
+    );
 }

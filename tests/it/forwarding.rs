@@ -17,8 +17,18 @@ Keep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nUpgrade
     let resp = h.raw(req.as_bytes()).await;
     assert_eq!(raw_status(&resp), 200, "{resp}");
     let up = h.upstream.single();
-    for name in ["x-custom-hop", "keep-alive", "te", "proxy-connection", "upgrade"] {
-        assert!(up.header(name).is_none(), "{name} forwarded: {:?}", up.headers);
+    for name in [
+        "x-custom-hop",
+        "keep-alive",
+        "te",
+        "proxy-connection",
+        "upgrade",
+    ] {
+        assert!(
+            up.header(name).is_none(),
+            "{name} forwarded: {:?}",
+            up.headers
+        );
     }
     if let Some(c) = up.header("connection") {
         assert!(!c.to_ascii_lowercase().contains("x-custom-hop"), "{c}");
@@ -57,7 +67,10 @@ async fn trusted_forwarded_headers_are_appended_and_kept() {
         .await;
     assert_eq!(r.status, 200);
     let up = h.upstream.single();
-    assert_eq!(up.header_all("x-forwarded-for").join(", "), "1.2.3.4, 127.0.0.1");
+    assert_eq!(
+        up.header_all("x-forwarded-for").join(", "),
+        "1.2.3.4, 127.0.0.1"
+    );
     assert_eq!(up.header_all("x-forwarded-proto"), vec!["https"]);
     assert_eq!(up.header_all("x-forwarded-host"), vec!["front.test"]);
 }
@@ -79,7 +92,13 @@ async fn rerouting_and_method_override_headers_are_removed() {
     let up = h.upstream.single();
     assert_eq!(up.method, "GET");
     assert_eq!(up.target, "/orders/1");
-    for name in ["x-original-url", "x-rewrite-url", "x-http-method-override", "x-http-method", "x-method-override"] {
+    for name in [
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ] {
         assert!(!up.has_header_like(name), "{name} forwarded");
     }
 }
@@ -93,37 +112,76 @@ async fn request_trailers_are_dropped() {
     assert_eq!(raw_status(&resp), 200, "{resp}");
     let up = h.upstream.single();
     assert_eq!(up.body_text(), "hello");
-    assert!(up.trailers.is_empty(), "trailers forwarded: {:?}", up.trailers);
+    assert!(
+        up.trailers.is_empty(),
+        "trailers forwarded: {:?}",
+        up.trailers
+    );
     assert!(up.header("x-method").is_none());
 }
 
 #[tokio::test]
 async fn host_is_upstream_authority_by_default() {
     let h = Harness::standard(public_all()).await;
-    assert_eq!(h.get("/x").header("host", "api.example.test").send().await.status, 200);
-    assert_eq!(h.upstream.single().header_all("host"), vec![h.upstream.addr.to_string()]);
+    assert_eq!(
+        h.get("/x")
+            .header("host", "api.example.test")
+            .send()
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        h.upstream.single().header_all("host"),
+        vec![h.upstream.addr.to_string()]
+    );
 }
 
 #[tokio::test]
 async fn preserve_host_passes_client_host() {
     let h = Harness::standard(public_all().upstream("preserve_host", "true")).await;
-    assert_eq!(h.get("/x").header("host", "api.example.test").send().await.status, 200);
-    assert_eq!(h.upstream.single().header_all("host"), vec!["api.example.test"]);
+    assert_eq!(
+        h.get("/x")
+            .header("host", "api.example.test")
+            .send()
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        h.upstream.single().header_all("host"),
+        vec!["api.example.test"]
+    );
 }
 
 #[tokio::test]
 async fn dead_upstream_is_502() {
     let h = Harness::standard(TestConfig::standard().upstream_url(&dead_url())).await;
-    h.get("/orders/1").bearer("t-read").send().await.assert_error(502, "bad_gateway", None);
+    h.get("/orders/1")
+        .bearer("t-read")
+        .send()
+        .await
+        .assert_error(502, "bad_gateway", None);
 }
 
 #[tokio::test]
 async fn slow_upstream_is_504() {
     let h = Harness::standard(TestConfig::standard().upstream("timeout", "\"300ms\"")).await;
-    h.upstream.script("/orders/1", Reply::json("{}").delay(Duration::from_millis(1500)));
+    h.upstream.script(
+        "/orders/1",
+        Reply::json("{}").delay(Duration::from_millis(1500)),
+    );
     let started = tokio::time::Instant::now();
-    h.get("/orders/1").bearer("t-read").send().await.assert_error(504, "gateway_timeout", None);
-    assert!(started.elapsed() < Duration::from_millis(1400), "took {:?}", started.elapsed());
+    h.get("/orders/1")
+        .bearer("t-read")
+        .send()
+        .await
+        .assert_error(504, "gateway_timeout", None);
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -134,7 +192,10 @@ async fn upstream_url_path_is_a_prefix() {
     add_standard_tokens(&auth);
     let cfg = TestConfig::standard().upstream_url(&format!("{}/base", up.url()));
     let h = Harness::start_with(cfg, auth, up).await;
-    assert_eq!(h.get("/orders/1?x=1").bearer("t-read").send().await.status, 200);
+    assert_eq!(
+        h.get("/orders/1?x=1").bearer("t-read").send().await.status,
+        200
+    );
     assert_eq!(h.upstream.single().target, "/base/orders/1?x=1");
 }
 
@@ -146,7 +207,12 @@ fn pattern(n: usize) -> Vec<u8> {
 async fn large_request_body_streams_to_upstream_intact() {
     let h = Harness::standard(public_all()).await;
     let body = pattern(8 * 1024 * 1024 + 17);
-    let r = h.post("/upload").header("content-type", "application/octet-stream").body(body.clone()).send().await;
+    let r = h
+        .post("/upload")
+        .header("content-type", "application/octet-stream")
+        .body(body.clone())
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let up = h.upstream.single();
     assert_eq!(up.body.len(), body.len());
@@ -159,7 +225,10 @@ async fn large_response_body_streams_to_client_intact() {
     let body = pattern(8 * 1024 * 1024 + 5);
     h.upstream.script(
         "/download",
-        Reply::new(200).header("content-type", "application/octet-stream").body(body.clone()).chunked(64 * 1024),
+        Reply::new(200)
+            .header("content-type", "application/octet-stream")
+            .body(body.clone())
+            .chunked(64 * 1024),
     );
     let r = h.get("/download").send().await;
     assert_eq!(r.status, 200);
@@ -170,10 +239,16 @@ async fn large_response_body_streams_to_client_intact() {
 #[tokio::test]
 async fn upstream_status_and_headers_pass_through() {
     let h = Harness::standard(TestConfig::standard()).await;
-    h.upstream.script("/orders/7", Reply::text("gone").header("x-upstream", "1").header("content-type", "text/plain"));
+    h.upstream.script(
+        "/orders/7",
+        Reply::text("gone")
+            .header("x-upstream", "1")
+            .header("content-type", "text/plain"),
+    );
     let mut reply = Reply::text("gone");
     reply.status = 410;
-    h.upstream.script("/orders/7", reply.header("x-upstream", "1"));
+    h.upstream
+        .script("/orders/7", reply.header("x-upstream", "1"));
     let r = h.get("/orders/7").bearer("t-read").send().await;
     assert_eq!(r.status, 410);
     assert_eq!(r.text(), "gone");

@@ -21,7 +21,12 @@ async fn h2c_errors_match_http1() {
     r.assert_error(401, "unauthorized", Some(r#"Bearer realm="api""#));
     let r = h.get("/a/%2e%2e/b").h2().send().await;
     r.assert_error(400, "invalid_request", None);
-    let r = h.request("PUT", "/orders/1").bearer("t-read").h2().send().await;
+    let r = h
+        .request("PUT", "/orders/1")
+        .bearer("t-read")
+        .h2()
+        .send()
+        .await;
     assert_eq!(r.status, 403);
     assert!(h.upstream.requests().is_empty());
 }
@@ -29,7 +34,12 @@ async fn h2c_errors_match_http1() {
 #[tokio::test]
 async fn h2c_form_token_and_body() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let r = h.post("/orders/1").form(&[("a", "1"), ("access_token", "t-write")]).h2().send().await;
+    let r = h
+        .post("/orders/1")
+        .form(&[("a", "1"), ("access_token", "t-write")])
+        .h2()
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(h.upstream.single().body_text(), "a=1");
 }

@@ -3,7 +3,8 @@
 
 use crate::support::*;
 
-const SPOOF: &str = "X-Auth-Subject: mallory\r\nX_Auth_Subject: mallory\r\nx-auth_subject: mallory\r\n\
+const SPOOF: &str =
+    "X-Auth-Subject: mallory\r\nX_Auth_Subject: mallory\r\nx-auth_subject: mallory\r\n\
 X-AUTH-SCOPE: admin\r\nX_AUTH_SCOPE: admin\r\nX-Auth-Client-Id: evil\r\nx_auth_client_id: evil\r\n\
 X-Auth-Username: mallory\r\nX-Auth_Username: mallory\r\n";
 
@@ -22,7 +23,10 @@ async fn identity_headers_are_injected_from_answer() {
 async fn client_copies_and_underscore_variants_are_stripped_on_protected_route() {
     let h = Harness::standard(TestConfig::standard()).await;
     let req = format!("GET /orders/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t-write-less\r\n{SPOOF}Connection: close\r\n\r\n");
-    h.auth_server.token("t-write-less", active().scope("orders:read").sub("alice").exp_in(600));
+    h.auth_server.token(
+        "t-write-less",
+        active().scope("orders:read").sub("alice").exp_in(600),
+    );
     let resp = h.raw(req.as_bytes()).await;
     assert_eq!(raw_status(&resp), 200, "{resp}");
     let up = h.upstream.single();
@@ -30,21 +34,38 @@ async fn client_copies_and_underscore_variants_are_stripped_on_protected_route()
     assert_eq!(up.header_all("x-auth-scope"), vec!["orders:read"]);
     for (k, v) in &up.headers {
         assert!(!k.contains('_'), "underscore variant forwarded: {k}: {v}");
-        assert!(v != "mallory" && v != "evil" && v != "admin", "spoofed value forwarded: {k}: {v}");
+        assert!(
+            v != "mallory" && v != "evil" && v != "admin",
+            "spoofed value forwarded: {k}: {v}"
+        );
     }
-    assert!(!up.has_header_like("x-auth-client-id"), "absent claim must not come from the client");
+    assert!(
+        !up.has_header_like("x-auth-client-id"),
+        "absent claim must not come from the client"
+    );
     assert!(!up.has_header_like("x-auth-username"));
 }
 
 #[tokio::test]
 async fn client_copies_are_stripped_on_public_route_and_none_injected() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let req = format!("GET /health HTTP/1.1\r\nHost: x\r\n{SPOOF}X-Other: kept\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\n{SPOOF}X-Other: kept\r\nConnection: close\r\n\r\n"
+    );
     let resp = h.raw(req.as_bytes()).await;
     assert_eq!(raw_status(&resp), 200, "{resp}");
     let up = h.upstream.single();
-    for name in ["x-auth-subject", "x-auth-scope", "x-auth-client-id", "x-auth-username"] {
-        assert!(!up.has_header_like(name), "{name} reached the upstream: {:?}", up.headers);
+    for name in [
+        "x-auth-subject",
+        "x-auth-scope",
+        "x-auth-client-id",
+        "x-auth-username",
+    ] {
+        assert!(
+            !up.has_header_like(name),
+            "{name} reached the upstream: {:?}",
+            up.headers
+        );
     }
     assert_eq!(up.header("x-other"), Some("kept"));
 }
@@ -52,19 +73,27 @@ async fn client_copies_are_stripped_on_public_route_and_none_injected() {
 #[tokio::test]
 async fn absent_claims_leave_headers_out_not_empty() {
     let h = Harness::standard(TestConfig::standard()).await;
-    h.auth_server.token("t-min", active().scope("orders:read").exp_in(600));
+    h.auth_server
+        .token("t-min", active().scope("orders:read").exp_in(600));
     assert_eq!(h.get("/orders/1").bearer("t-min").send().await.status, 200);
     let up = h.upstream.single();
     assert_eq!(up.header("x-auth-scope"), Some("orders:read"));
     for name in ["x-auth-subject", "x-auth-client-id", "x-auth-username"] {
-        assert!(!up.has_header_like(name), "{name} present: {:?}", up.headers);
+        assert!(
+            !up.has_header_like(name),
+            "{name} present: {:?}",
+            up.headers
+        );
     }
 }
 
 #[tokio::test]
 async fn subject_falls_back_to_username_when_sub_absent() {
     let h = Harness::standard(TestConfig::standard()).await;
-    h.auth_server.token("t-user", active().scope("orders:read").username("bob").exp_in(600));
+    h.auth_server.token(
+        "t-user",
+        active().scope("orders:read").username("bob").exp_in(600),
+    );
     assert_eq!(h.get("/orders/1").bearer("t-user").send().await.status, 200);
     let up = h.upstream.single();
     assert_eq!(up.header("x-auth-subject"), Some("bob"));
@@ -78,21 +107,40 @@ async fn custom_names_and_extra_claims_are_mapped_and_stripped() {
         .claim("tenant", "X-Auth-Tenant")
         .claim("acr", "X-Auth-Acr");
     let h = Harness::standard(cfg).await;
-    h.auth_server.token("t-tenant", active().scope("orders:read").sub("alice").claim("tenant", "acme").exp_in(600));
+    h.auth_server.token(
+        "t-tenant",
+        active()
+            .scope("orders:read")
+            .sub("alice")
+            .claim("tenant", "acme")
+            .exp_in(600),
+    );
     let req = "GET /orders/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t-tenant\r\nX-User: mallory\r\nX_User: m\r\n\
 X-Auth-Tenant: evil\r\nX_Auth_Acr: evil\r\nConnection: close\r\n\r\n";
     assert_eq!(raw_status(&h.raw(req.as_bytes()).await), 200);
     let up = h.upstream.single();
     assert_eq!(up.header_all("x-user"), vec!["alice"]);
     assert_eq!(up.header_all("x-auth-tenant"), vec!["acme"]);
-    assert!(!up.has_header_like("x-auth-acr"), "absent claim, client copy must be gone");
+    assert!(
+        !up.has_header_like("x-auth-acr"),
+        "absent claim, client copy must be gone"
+    );
     assert!(!up.headers.iter().any(|(k, _)| k.contains('_')));
-    assert!(!up.has_header_like("x-auth-subject"), "default name no longer configured, never injected");
+    assert!(
+        !up.has_header_like("x-auth-subject"),
+        "default name no longer configured, never injected"
+    );
 }
 
 #[tokio::test]
 async fn scope_header_is_space_separated_string() {
     let h = Harness::standard(TestConfig::standard()).await;
-    assert_eq!(h.get("/orders/1").bearer("t-admin").send().await.status, 200);
-    assert_eq!(h.upstream.single().header("x-auth-scope"), Some("admin orders:read"));
+    assert_eq!(
+        h.get("/orders/1").bearer("t-admin").send().await.status,
+        200
+    );
+    assert_eq!(
+        h.upstream.single().header("x-auth-scope"),
+        Some("admin orders:read")
+    );
 }

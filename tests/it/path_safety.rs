@@ -45,13 +45,28 @@ async fn unsafe_paths_are_400_invalid_request_and_never_forwarded() {
         let resp = h
             .raw(format!("GET {p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
             .await;
-        let head = resp.split("\r\n\r\n").next().unwrap_or("").to_ascii_lowercase();
-        if raw_status(&resp) != 400 || !resp.contains("invalid_request") || head.contains("www-authenticate") {
+        let head = resp
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if raw_status(&resp) != 400
+            || !resp.contains("invalid_request")
+            || head.contains("www-authenticate")
+        {
             failures.push(format!("{p}: {resp}"));
         }
     }
-    assert!(failures.is_empty(), "unsafe paths not rejected as expected:\n{}", failures.join("\n---\n"));
-    assert!(h.upstream.requests().is_empty(), "forwarded: {:#?}", h.upstream.requests());
+    assert!(
+        failures.is_empty(),
+        "unsafe paths not rejected as expected:\n{}",
+        failures.join("\n---\n")
+    );
+    assert!(
+        h.upstream.requests().is_empty(),
+        "forwarded: {:#?}",
+        h.upstream.requests()
+    );
 }
 
 #[tokio::test]
@@ -104,7 +119,9 @@ async fn safe_paths_are_forwarded_byte_for_byte() {
 #[tokio::test]
 async fn fragment_is_never_forwarded() {
     let h = harness().await;
-    let resp = h.raw(b"GET /a/b#frag HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let resp = h
+        .raw(b"GET /a/b#frag HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     match raw_status(&resp) {
         200 => assert_eq!(h.upstream.single().target, "/a/b"),
         400 => assert!(h.upstream.requests().is_empty()),

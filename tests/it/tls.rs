@@ -30,7 +30,11 @@ async fn tls_harness() -> (Harness, rustls::pki_types::CertificateDer<'static>) 
     (h, cert_der)
 }
 
-async fn connect(h: &Harness, cert: &rustls::pki_types::CertificateDer<'static>, alpn: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
+async fn connect(
+    h: &Harness,
+    cert: &rustls::pki_types::CertificateDer<'static>,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -45,7 +49,11 @@ async fn connect(h: &Harness, cert: &rustls::pki_types::CertificateDer<'static>,
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
-    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(alpn), "ALPN not negotiated");
+    assert_eq!(
+        stream.get_ref().1.alpn_protocol(),
+        Some(alpn),
+        "ALPN not negotiated"
+    );
     stream
 }
 
@@ -53,8 +61,13 @@ async fn connect(h: &Harness, cert: &rustls::pki_types::CertificateDer<'static>,
 async fn tls_http1_request_is_proxied_with_forwarded_proto_https() {
     let (h, cert) = tls_harness().await;
     let s = connect(&h, &cert, b"http/1.1").await;
-    let req = Req::new(h.proxy_addr, "GET", "/orders/1").bearer("t-read").header("host", "localhost").build();
-    let r = send_on(hyper_util::rt::TokioIo::new(s), req, false).await.unwrap();
+    let req = Req::new(h.proxy_addr, "GET", "/orders/1")
+        .bearer("t-read")
+        .header("host", "localhost")
+        .build();
+    let r = send_on(hyper_util::rt::TokioIo::new(s), req, false)
+        .await
+        .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.version, http::Version::HTTP_11);
     let up = h.upstream.single();
@@ -66,9 +79,14 @@ async fn tls_http1_request_is_proxied_with_forwarded_proto_https() {
 async fn tls_h2_via_alpn_is_proxied() {
     let (h, cert) = tls_harness().await;
     let s = connect(&h, &cert, b"h2").await;
-    let mut req = Req::new(h.proxy_addr, "GET", "/orders/1").bearer("t-read").h2().build();
+    let mut req = Req::new(h.proxy_addr, "GET", "/orders/1")
+        .bearer("t-read")
+        .h2()
+        .build();
     *req.uri_mut() = "https://localhost/orders/1".parse().unwrap();
-    let r = send_on(hyper_util::rt::TokioIo::new(s), req, true).await.unwrap();
+    let r = send_on(hyper_util::rt::TokioIo::new(s), req, true)
+        .await
+        .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.version, http::Version::HTTP_2);
     let up = h.upstream.single();
@@ -79,7 +97,9 @@ async fn tls_h2_via_alpn_is_proxied() {
 #[tokio::test]
 async fn tls_listener_refuses_plaintext() {
     let (h, _cert) = tls_harness().await;
-    let resp = h.raw(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let resp = h
+        .raw(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert!(!resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(h.upstream.requests().is_empty());
 }

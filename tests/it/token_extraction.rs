@@ -9,7 +9,12 @@ const INVALID_REQUEST: &str = r#"Bearer realm="api", error="invalid_request""#;
 #[track_caller]
 fn assert_invalid_request(r: &Resp) {
     assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.error().as_deref(), Some("invalid_request"), "{}", r.text());
+    assert_eq!(
+        r.error().as_deref(),
+        Some("invalid_request"),
+        "{}",
+        r.text()
+    );
     let w = r.www_authenticate().expect("WWW-Authenticate on token 400");
     assert!(w.starts_with(INVALID_REQUEST), "WWW-Authenticate: {w}");
 }
@@ -18,7 +23,11 @@ fn assert_invalid_request(r: &Resp) {
 async fn header_scheme_is_case_insensitive() {
     let h = Harness::standard(TestConfig::standard()).await;
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
-        let r = h.get("/orders/1").header("authorization", &format!("{scheme} t-read")).send().await;
+        let r = h
+            .get("/orders/1")
+            .header("authorization", &format!("{scheme} t-read"))
+            .send()
+            .await;
         assert_eq!(r.status, 200, "{scheme}: {}", r.text());
     }
     assert_eq!(h.upstream.requests().len(), 4);
@@ -27,8 +36,17 @@ async fn header_scheme_is_case_insensitive() {
 #[tokio::test]
 async fn malformed_credential_is_401_invalid_token_and_not_forwarded() {
     let h = Harness::standard(TestConfig::standard()).await;
-    for value in ["Bearer ", "Bearer t-read extra", "Bearer t-r\u{e9}ad", "Bearer  "] {
-        let r = h.get("/orders/1").header("authorization", value).send().await;
+    for value in [
+        "Bearer ",
+        "Bearer t-read extra",
+        "Bearer t-r\u{e9}ad",
+        "Bearer  ",
+    ] {
+        let r = h
+            .get("/orders/1")
+            .header("authorization", value)
+            .send()
+            .await;
         r.assert_invalid_token();
     }
     // non-ASCII bytes straight on the wire
@@ -50,7 +68,11 @@ async fn missing_token_is_401_with_bare_challenge() {
 #[tokio::test]
 async fn basic_scheme_is_not_a_bearer_token() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let r = h.get("/orders/1").header("authorization", "Basic dXNlcjpwYXNz").send().await;
+    let r = h
+        .get("/orders/1")
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await;
     r.assert_error(401, "unauthorized", Some(NO_TOKEN));
     assert_eq!(h.auth_server.calls(), 0);
     assert!(h.upstream.requests().is_empty());
@@ -59,7 +81,12 @@ async fn basic_scheme_is_not_a_bearer_token() {
 #[tokio::test]
 async fn two_authorization_headers_are_400() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let r = h.get("/orders/1").bearer("t-read").bearer("t-read").send().await;
+    let r = h
+        .get("/orders/1")
+        .bearer("t-read")
+        .bearer("t-read")
+        .send()
+        .await;
     assert_invalid_request(&r);
     assert!(h.upstream.requests().is_empty());
 }
@@ -67,10 +94,23 @@ async fn two_authorization_headers_are_400() {
 #[tokio::test]
 async fn form_body_token_is_accepted_and_field_stripped() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let r = h.post("/orders/1").form(&[("b", "2"), ("access_token", "t-write"), ("a", "1"), ("c", "x y")]).send().await;
+    let r = h
+        .post("/orders/1")
+        .form(&[
+            ("b", "2"),
+            ("access_token", "t-write"),
+            ("a", "1"),
+            ("c", "x y"),
+        ])
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let up = h.upstream.single();
-    assert_eq!(up.body_text(), "b=2&a=1&c=x+y", "other fields, in order, unchanged");
+    assert_eq!(
+        up.body_text(),
+        "b=2&a=1&c=x+y",
+        "other fields, in order, unchanged"
+    );
     assert_eq!(up.header("content-length"), Some("13"));
     assert!(up.header("authorization").is_none());
     assert_eq!(h.auth_server.received()[0].param("token"), Some("t-write"));
@@ -81,7 +121,10 @@ async fn form_with_charset_parameter_is_read() {
     let h = Harness::standard(TestConfig::standard()).await;
     let r = h
         .post("/orders/1")
-        .header("content-type", "application/x-www-form-urlencoded; charset=UTF-8")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )
         .body("access_token=t-write")
         .send()
         .await;
@@ -93,7 +136,12 @@ async fn form_with_charset_parameter_is_read() {
 async fn form_over_max_form_body_is_413_even_with_header_token() {
     let h = Harness::standard(TestConfig::standard().token("max_form_body", "\"1KiB\"")).await;
     let big = "x".repeat(2048);
-    let r = h.post("/orders/1").bearer("t-write").form(&[("data", &big)]).send().await;
+    let r = h
+        .post("/orders/1")
+        .bearer("t-write")
+        .form(&[("data", &big)])
+        .send()
+        .await;
     r.assert_error(413, "payload_too_large", None);
     assert!(h.upstream.requests().is_empty());
 }
@@ -101,7 +149,12 @@ async fn form_over_max_form_body_is_413_even_with_header_token() {
 #[tokio::test]
 async fn form_body_under_limit_with_header_token_is_forwarded_unchanged() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let r = h.post("/orders/1").bearer("t-write").form(&[("z", "1"), ("a", "%/&")]).send().await;
+    let r = h
+        .post("/orders/1")
+        .bearer("t-write")
+        .form(&[("z", "1"), ("a", "%/&")])
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(h.upstream.single().body_text(), "z=1&a=%25%2F%26");
 }
@@ -122,10 +175,17 @@ async fn get_with_form_content_type_body_is_not_a_token_source() {
 #[tokio::test]
 async fn query_token_is_accepted_stripped_and_answer_is_cache_control_private() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let r = h.get("/orders/1?z=%2F1&access_token=t-read&a=b+c&q").send().await;
+    let r = h
+        .get("/orders/1?z=%2F1&access_token=t-read&a=b+c&q")
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("cache-control").as_deref(), Some("private"));
-    assert_eq!(h.upstream.single().target, "/orders/1?z=%2F1&a=b+c&q", "rest of the query byte-identical");
+    assert_eq!(
+        h.upstream.single().target,
+        "/orders/1?z=%2F1&a=b+c&q",
+        "rest of the query byte-identical"
+    );
 }
 
 #[tokio::test]
@@ -141,21 +201,42 @@ async fn query_token_errors_also_carry_cache_control_private() {
     for (target, status) in cases {
         let r = h.get(target).send().await;
         assert_eq!(r.status, status, "{target}: {}", r.text());
-        assert_eq!(r.header("cache-control").as_deref(), Some("private"), "{target}");
+        assert_eq!(
+            r.header("cache-control").as_deref(),
+            Some("private"),
+            "{target}"
+        );
     }
     let r = h.get("/orders/1?access_token=t-read").send().await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("cache-control").as_deref(), Some("private"), "even over an upstream answer");
+    assert_eq!(
+        r.header("cache-control").as_deref(),
+        Some("private"),
+        "even over an upstream answer"
+    );
 }
 
 #[tokio::test]
 async fn token_in_two_places_is_400_and_not_forwarded() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let r = h.get("/orders/1?access_token=t-read").bearer("t-read").send().await;
+    let r = h
+        .get("/orders/1?access_token=t-read")
+        .bearer("t-read")
+        .send()
+        .await;
     assert_invalid_request(&r);
-    let r = h.post("/orders/1").bearer("t-write").form(&[("access_token", "t-write")]).send().await;
+    let r = h
+        .post("/orders/1")
+        .bearer("t-write")
+        .form(&[("access_token", "t-write")])
+        .send()
+        .await;
     assert_invalid_request(&r);
-    let r = h.post("/orders/1?access_token=t-write").form(&[("access_token", "t-write")]).send().await;
+    let r = h
+        .post("/orders/1?access_token=t-write")
+        .form(&[("access_token", "t-write")])
+        .send()
+        .await;
     assert_invalid_request(&r);
     assert!(h.upstream.requests().is_empty());
     assert_eq!(h.auth_server.calls(), 0);
@@ -164,7 +245,10 @@ async fn token_in_two_places_is_400_and_not_forwarded() {
 #[tokio::test]
 async fn duplicate_token_parameter_is_400() {
     let h = Harness::standard(TestConfig::standard()).await;
-    let r = h.get("/orders/1?access_token=t-read&access_token=t-read").send().await;
+    let r = h
+        .get("/orders/1?access_token=t-read&access_token=t-read")
+        .send()
+        .await;
     assert_invalid_request(&r);
     let r = h
         .post("/orders/1")
@@ -187,12 +271,31 @@ async fn forward_false_strips_authorization_header() {
 async fn forward_true_passes_token_in_every_source() {
     let h = Harness::standard(TestConfig::standard().forward_token(true)).await;
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
-    assert_eq!(h.upstream.requests()[0].header("authorization"), Some("Bearer t-read"));
-    assert_eq!(h.get("/orders/1?x=1&access_token=t-read").send().await.status, 200);
-    assert_eq!(h.upstream.requests()[1].target, "/orders/1?x=1&access_token=t-read");
-    let r = h.post("/orders/1").form(&[("a", "1"), ("access_token", "t-write")]).send().await;
+    assert_eq!(
+        h.upstream.requests()[0].header("authorization"),
+        Some("Bearer t-read")
+    );
+    assert_eq!(
+        h.get("/orders/1?x=1&access_token=t-read")
+            .send()
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        h.upstream.requests()[1].target,
+        "/orders/1?x=1&access_token=t-read"
+    );
+    let r = h
+        .post("/orders/1")
+        .form(&[("a", "1"), ("access_token", "t-write")])
+        .send()
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!(h.upstream.requests()[2].body_text(), "a=1&access_token=t-write");
+    assert_eq!(
+        h.upstream.requests()[2].body_text(),
+        "a=1&access_token=t-write"
+    );
 }
 
 #[tokio::test]
@@ -200,7 +303,11 @@ async fn disabled_source_is_ignored() {
     let h = Harness::standard(TestConfig::standard().sources(&["header"])).await;
     let r = h.get("/orders/1?access_token=t-read").send().await;
     r.assert_error(401, "unauthorized", Some(NO_TOKEN));
-    let r = h.post("/orders/1").form(&[("access_token", "t-write")]).send().await;
+    let r = h
+        .post("/orders/1")
+        .form(&[("access_token", "t-write")])
+        .send()
+        .await;
     r.assert_error(401, "unauthorized", Some(NO_TOKEN));
     assert!(h.upstream.requests().is_empty());
     assert_eq!(h.auth_server.calls(), 0);

@@ -16,38 +16,56 @@ async fn connect(
     h: &Harness,
     token: Option<&str>,
 ) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, WsError> {
-    let mut req = format!("ws://{}/ws/room", h.proxy_addr).into_client_request().unwrap();
+    let mut req = format!("ws://{}/ws/room", h.proxy_addr)
+        .into_client_request()
+        .unwrap();
     if let Some(t) = token {
-        req.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
     }
     let tcp = tokio::net::TcpStream::connect(h.proxy_addr).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::client_async(req, tcp))
-        .await
-        .expect("websocket handshake timed out")
-        .map(|(ws, _)| ws)
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::client_async(req, tcp),
+    )
+    .await
+    .expect("websocket handshake timed out")
+    .map(|(ws, _)| ws)
 }
 
 #[tokio::test]
 async fn authorized_upgrade_is_tunnelled_and_echoes() {
     let h = Harness::standard(config()).await;
-    h.auth_server.token("t-chat", active().scope("chat").sub("alice").exp_in(600));
+    h.auth_server
+        .token("t-chat", active().scope("chat").sub("alice").exp_in(600));
     let mut ws = connect(&h, Some("t-chat")).await.expect("upgrade refused");
     for msg in ["hello", "world"] {
         ws.send(Message::Text(msg.into())).await.unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(3), ws.next()).await.unwrap().unwrap().unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(3), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(got, Message::Text(msg.into()));
     }
     let up = h.upstream.single();
     assert_eq!(up.header("x-auth-subject"), Some("alice"));
     assert!(up.header("authorization").is_none());
-    assert!(up.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")));
+    assert!(up
+        .header("upgrade")
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket")));
 }
 
 #[tokio::test]
 async fn unauthorized_upgrade_is_refused_and_not_forwarded() {
     let h = Harness::standard(config()).await;
-    h.auth_server.token("t-other", active().scope("orders:read").exp_in(600));
-    for (token, status) in [(None, 401), (Some("t-other"), 403), (Some("t-inactive"), 401)] {
+    h.auth_server
+        .token("t-other", active().scope("orders:read").exp_in(600));
+    for (token, status) in [
+        (None, 401),
+        (Some("t-other"), 403),
+        (Some("t-inactive"), 401),
+    ] {
         match connect(&h, token).await {
             Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), status, "{token:?}"),
             Err(e) => panic!("{token:?}: unexpected error {e}"),
@@ -60,7 +78,8 @@ async fn unauthorized_upgrade_is_refused_and_not_forwarded() {
 #[tokio::test]
 async fn tunnel_is_closed_when_token_expires() {
     let h = Harness::standard(config()).await;
-    h.auth_server.token("t-brief", active().scope("chat").sub("alice").exp_in(2));
+    h.auth_server
+        .token("t-brief", active().scope("chat").sub("alice").exp_in(2));
     let mut ws = connect(&h, Some("t-brief")).await.expect("upgrade refused");
     ws.send(Message::Text("before".into())).await.unwrap();
     assert!(ws.next().await.unwrap().is_ok());

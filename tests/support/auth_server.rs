@@ -63,7 +63,10 @@ pub struct Call {
 
 impl Call {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -87,13 +90,19 @@ pub fn inactive() -> TokenSpec {
 }
 
 pub fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 impl TokenSpec {
     /// A literal response body.
     pub fn raw(body: &str) -> TokenSpec {
-        TokenSpec { body: Map::new(), raw: Some(body.to_string()) }
+        TokenSpec {
+            body: Map::new(),
+            raw: Some(body.to_string()),
+        }
     }
     pub fn claim(mut self, k: &str, v: impl Into<Value>) -> Self {
         self.body.insert(k.into(), v.into());
@@ -122,7 +131,10 @@ impl TokenSpec {
         self.claim("aud", s)
     }
     pub fn aud_array(self, a: &[&str]) -> Self {
-        self.claim("aud", Value::from(a.iter().map(|s| Value::from(*s)).collect::<Vec<_>>()))
+        self.claim(
+            "aud",
+            Value::from(a.iter().map(|s| Value::from(*s)).collect::<Vec<_>>()),
+        )
     }
     /// `exp` relative to now (negative: already expired).
     pub fn exp_in(self, secs: i64) -> Self {
@@ -185,7 +197,9 @@ impl AuthServerBuilder {
         let (st, c) = (state.clone(), calls.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 if st.lock().unwrap().mode == AuthMode::Close {
                     c.fetch_add(1, Ordering::SeqCst);
                     drop(stream);
@@ -193,14 +207,20 @@ impl AuthServerBuilder {
                 }
                 let (st, c) = (st.clone(), c.clone());
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(req, st.clone(), c.clone()));
+                    let svc =
+                        hyper::service::service_fn(move |req| handle(req, st.clone(), c.clone()));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
                 });
             }
         });
-        AuthServer { addr, state, calls, task: Arc::new(task) }
+        AuthServer {
+            addr,
+            state,
+            calls,
+            task: Arc::new(task),
+        }
     }
 }
 
@@ -223,7 +243,11 @@ impl AuthServer {
 
     /// Adds or replaces a scripted token (at any time).
     pub fn token(&self, token: &str, spec: TokenSpec) -> &Self {
-        self.state.lock().unwrap().tokens.insert(token.to_string(), spec);
+        self.state
+            .lock()
+            .unwrap()
+            .tokens
+            .insert(token.to_string(), spec);
         self
     }
 
@@ -275,21 +299,39 @@ async fn handle(
     calls.fetch_add(1, Ordering::SeqCst);
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let h = |n: &str| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let content_type = h("content-type");
     let accept = h("accept");
     let authz = h("authorization");
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let raw_body = String::from_utf8_lossy(&body).into_owned();
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let get = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
 
-    let auth = match authz.as_deref().and_then(|a| a.strip_prefix("Basic ").or_else(|| a.strip_prefix("basic "))) {
+    let auth = match authz.as_deref().and_then(|a| {
+        a.strip_prefix("Basic ")
+            .or_else(|| a.strip_prefix("basic "))
+    }) {
         Some(b64) => {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .unwrap_or_default();
             let decoded = String::from_utf8_lossy(&decoded).into_owned();
             let (id, secret) = decoded.split_once(':').unwrap_or((&decoded, ""));
-            ClientAuth::Basic { id: pct_decode(id), secret: pct_decode(secret) }
+            ClientAuth::Basic {
+                id: pct_decode(id),
+                secret: pct_decode(secret),
+            }
         }
         None => match (get("client_id"), get("client_secret")) {
             (Some(id), Some(secret)) => ClientAuth::Post { id, secret },
@@ -307,37 +349,57 @@ async fn handle(
             auth: auth.clone(),
             raw_body,
         });
-        (s.mode.clone(), (s.expected_id.clone(), s.expected_secret.clone()))
+        (
+            s.mode.clone(),
+            (s.expected_id.clone(), s.expected_secret.clone()),
+        )
     };
 
     if let AuthMode::Slow(d) = mode {
         tokio::time::sleep(d).await;
     }
     let creds_ok = match &auth {
-        ClientAuth::Basic { id, secret } | ClientAuth::Post { id, secret } => (id.clone(), secret.clone()) == expected,
+        ClientAuth::Basic { id, secret } | ClientAuth::Post { id, secret } => {
+            (id.clone(), secret.clone()) == expected
+        }
         ClientAuth::None => false,
     };
     if !creds_ok {
         return Ok(reply(401, json!({"error":"invalid_client"}).to_string()));
     }
-    if method != "POST" || path != "/introspect" || !content_type.unwrap_or_default().starts_with("application/x-www-form-urlencoded") {
+    if method != "POST"
+        || path != "/introspect"
+        || !content_type
+            .unwrap_or_default()
+            .starts_with("application/x-www-form-urlencoded")
+    {
         return Ok(reply(400, json!({"error":"invalid_request"}).to_string()));
     }
     let token = get("token").unwrap_or_default();
     let spec = state.lock().unwrap().tokens.get(&token).cloned();
-    let body = spec.map(|s| s.body()).unwrap_or_else(|| r#"{"active":false}"#.to_string());
+    let body = spec
+        .map(|s| s.body())
+        .unwrap_or_else(|| r#"{"active":false}"#.to_string());
     Ok(match mode {
         AuthMode::Normal | AuthMode::Slow(_) | AuthMode::Close => reply(200, body),
         AuthMode::Status500 => reply(500, json!({"error":"server_error"}).to_string()),
         AuthMode::Garbage => reply(200, "<html>oops</html>".to_string()),
-        AuthMode::ActiveString => reply(200, r#"{"active":"true","scope":"orders:read admin","sub":"alice"}"#.to_string()),
+        AuthMode::ActiveString => reply(
+            200,
+            r#"{"active":"true","scope":"orders:read admin","sub":"alice"}"#.to_string(),
+        ),
         AuthMode::DuplicateKeys => reply(
             200,
-            r#"{"active":false,"scope":"orders:read admin","sub":"alice","active":true}"#.to_string(),
+            r#"{"active":false,"scope":"orders:read admin","sub":"alice","active":true}"#
+                .to_string(),
         ),
         AuthMode::Oversized => {
             let pad = "x".repeat(1024 * 1024 + 4096);
-            reply(200, json!({"active":true,"scope":"orders:read admin","sub":"alice","pad":pad}).to_string())
+            reply(
+                200,
+                json!({"active":true,"scope":"orders:read admin","sub":"alice","pad":pad})
+                    .to_string(),
+            )
         }
     })
 }

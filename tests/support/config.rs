@@ -22,7 +22,10 @@ pub fn q(s: &str) -> String {
 }
 
 fn list(items: &[String]) -> String {
-    format!("[{}]", items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+    )
 }
 
 #[derive(Debug, Clone, Default)]
@@ -38,10 +41,16 @@ pub struct Route {
 
 impl Route {
     pub fn new(path: &str) -> Self {
-        Route { path: path.to_string(), ..Default::default() }
+        Route {
+            path: path.to_string(),
+            ..Default::default()
+        }
     }
     pub fn public(path: &str) -> Self {
-        Route { public: true, ..Route::new(path) }
+        Route {
+            public: true,
+            ..Route::new(path)
+        }
     }
     pub fn methods(mut self, m: &[&str]) -> Self {
         self.methods = Some(m.iter().map(|s| s.to_string()).collect());
@@ -148,8 +157,16 @@ impl TestConfig {
     pub fn standard() -> Self {
         Self::new()
             .route(Route::public("/health"))
-            .route(Route::new("/orders/{id}").methods(&["GET"]).scopes(&["orders:read"]))
-            .route(Route::new("/orders/**").methods(&["POST", "PUT", "DELETE"]).scopes_any(&["orders:write", "admin"]))
+            .route(
+                Route::new("/orders/{id}")
+                    .methods(&["GET"])
+                    .scopes(&["orders:read"]),
+            )
+            .route(
+                Route::new("/orders/**")
+                    .methods(&["POST", "PUT", "DELETE"])
+                    .scopes_any(&["orders:write", "admin"]),
+            )
             .route(
                 Route::new("/users/{owner}/profile")
                     .methods(&["GET"])
@@ -302,7 +319,11 @@ impl TestConfig {
     /// Writes `scopegate.toml` and `client-secret` (with a trailing newline, which the
     /// loader trims) into `dir`; returns the config path.
     pub fn write(&self, dir: &Path, auth: &AuthServer, upstream: &Upstream) -> PathBuf {
-        std::fs::write(dir.join("client-secret"), format!("{}\n", self.client_secret)).unwrap();
+        std::fs::write(
+            dir.join("client-secret"),
+            format!("{}\n", self.client_secret),
+        )
+        .unwrap();
         let path = dir.join("scopegate.toml");
         std::fs::write(&path, self.render(auth, upstream)).unwrap();
         path

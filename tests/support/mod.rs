@@ -61,7 +61,11 @@ impl Harness {
         Self::start_with(config, auth, upstream).await
     }
 
-    pub async fn start_with(config: TestConfig, auth_server: AuthServer, upstream: Upstream) -> Harness {
+    pub async fn start_with(
+        config: TestConfig,
+        auth_server: AuthServer,
+        upstream: Upstream,
+    ) -> Harness {
         Self::try_start_with(config, auth_server, upstream, &[])
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -134,7 +138,10 @@ impl Harness {
         };
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(r) = tokio::time::timeout(Duration::from_secs(2), h.admin_get("/readyz").try_send()).await {
+            if let Ok(r) =
+                tokio::time::timeout(Duration::from_secs(2), h.admin_get("/readyz").try_send())
+                    .await
+            {
                 if matches!(r, Ok(ref r) if r.status == 200) {
                     break;
                 }
@@ -173,14 +180,21 @@ impl Harness {
     }
 
     /// Waits (bounded) until a log line satisfies `pred`.
-    pub async fn wait_log(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub async fn wait_log(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(v) = self.log_json().into_iter().find(|v| pred(v)) {
                 return v;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("no log line for {what}; stderr:\n{}", self.logs().join("\n"));
+                panic!(
+                    "no log line for {what}; stderr:\n{}",
+                    self.logs().join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -292,20 +306,28 @@ fn listening_addr(lines: &[String], listener: &str) -> Option<SocketAddr> {
 
 /// `fields` of a JSON log line as a string (message, route, ...).
 pub fn field<'a>(line: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    line.get("fields").and_then(|f| f.get(name)).or_else(|| line.get(name))
+    line.get("fields")
+        .and_then(|f| f.get(name))
+        .or_else(|| line.get(name))
 }
 
 /// Runs the binary to completion (for `check`, `--version`, ...).
 pub fn run_cli(args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> CliOutput {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("SCOPEGATE_CONFIG").stdin(Stdio::null());
+    cmd.args(args)
+        .env_remove("SCOPEGATE_CONFIG")
+        .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     // Bounded: a CLI command that hangs is a failure, not a stuck suite.
     let deadline = std::time::Duration::from_secs(20);
     let start = std::time::SystemTime::now();
@@ -382,7 +404,8 @@ impl Req {
     }
 
     pub fn json(self, body: &str) -> Self {
-        self.header("content-type", "application/json").body(body.as_bytes().to_vec())
+        self.header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
     }
 
     /// `application/x-www-form-urlencoded` body, encoded in the given order.
@@ -425,9 +448,15 @@ impl Req {
             *req.version_mut() = http::Version::HTTP_2;
         }
         let headers = req.headers_mut();
-        let has_host = self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"));
+        let has_host = self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("host"));
         if !has_host && !self.h2 {
-            headers.insert(http::header::HOST, HeaderValue::from_str(&self.addr.to_string()).unwrap());
+            headers.insert(
+                http::header::HOST,
+                HeaderValue::from_str(&self.addr.to_string()).unwrap(),
+            );
         }
         for (k, v) in &self.headers {
             headers.append(
@@ -439,7 +468,9 @@ impl Req {
     }
 
     pub async fn try_send(self) -> Result<Resp, String> {
-        let tcp = TcpStream::connect(self.addr).await.map_err(|e| format!("connect: {e}"))?;
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let req = self.build();
         send_on(TokioIo::new(tcp), req, self.h2).await
     }
@@ -455,13 +486,19 @@ where
             .await
             .map_err(|e| format!("h2 handshake: {e}"))?;
         tokio::spawn(conn);
-        sender.send_request(req).await.map_err(|e| format!("send: {e}"))?
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("send: {e}"))?
     } else {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(|e| format!("handshake: {e}"))?;
         tokio::spawn(conn.with_upgrades());
-        sender.send_request(req).await.map_err(|e| format!("send: {e}"))?
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("send: {e}"))?
     };
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -472,12 +509,19 @@ where
         .await
         .map_err(|e| format!("body: {e}"))?
         .to_bytes();
-    Ok(Resp { status, headers, body, version })
+    Ok(Resp {
+        status,
+        headers,
+        body,
+        version,
+    })
 }
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     }
 
     pub fn header_all(&self, name: &str) -> Vec<String> {
@@ -493,7 +537,8 @@ impl Resp {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 
     /// The `error` member of a JSON error body.
@@ -513,12 +558,28 @@ impl Resp {
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str, www: Option<&str>) {
         assert_eq!(self.status, status, "status; body: {}", self.text());
-        assert_eq!(self.error().as_deref(), Some(code), "error code; body: {}", self.text());
+        assert_eq!(
+            self.error().as_deref(),
+            Some(code),
+            "error code; body: {}",
+            self.text()
+        );
         let ct = self.header("content-type").unwrap_or_default();
-        assert!(ct.starts_with("application/json"), "error content-type {ct:?}");
+        assert!(
+            ct.starts_with("application/json"),
+            "error content-type {ct:?}"
+        );
         match www {
-            None => assert_eq!(self.www_authenticate(), None, "no WWW-Authenticate expected"),
-            Some(w) => assert_eq!(self.www_authenticate().as_deref(), Some(w), "WWW-Authenticate"),
+            None => assert_eq!(
+                self.www_authenticate(),
+                None,
+                "no WWW-Authenticate expected"
+            ),
+            Some(w) => assert_eq!(
+                self.www_authenticate().as_deref(),
+                Some(w),
+                "WWW-Authenticate"
+            ),
         }
     }
 
@@ -526,10 +587,16 @@ impl Resp {
     #[track_caller]
     pub fn assert_invalid_token(&self) {
         assert_eq!(self.status, 401, "status; body: {}", self.text());
-        assert_eq!(self.error().as_deref(), Some("invalid_token"), "body: {}", self.text());
+        assert_eq!(
+            self.error().as_deref(),
+            Some("invalid_token"),
+            "body: {}",
+            self.text()
+        );
         let w = self.www_authenticate().expect("WWW-Authenticate on 401");
         assert!(
-            w.starts_with(r#"Bearer realm="api", error="invalid_token", error_description=""#) && w.ends_with('"'),
+            w.starts_with(r#"Bearer realm="api", error="invalid_token", error_description=""#)
+                && w.ends_with('"'),
             "WWW-Authenticate: {w}"
         );
     }
@@ -558,14 +625,18 @@ pub async fn read_response(s: &mut TcpStream, within: Duration) -> String {
                 buf = body.to_vec();
                 continue;
             }
-            let cl = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)));
+            let cl = head.lines().find_map(|l| {
+                l.strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+            });
             if let Some(cl) = cl {
                 if body.len() >= cl {
                     break;
                 }
-            } else if head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked")) {
+            } else if head
+                .lines()
+                .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"))
+            {
                 if find(body, b"0\r\n\r\n").is_some() {
                     break;
                 }
@@ -584,7 +655,10 @@ pub async fn read_response(s: &mut TcpStream, within: Duration) -> String {
 
 /// The status code of a raw response text (0 when there is none).
 pub fn raw_status(resp: &str) -> u16 {
-    resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    resp.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -593,10 +667,13 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 // === metrics ===
 
+/// One sample: metric name, labels, value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
 #[derive(Debug, Clone)]
 pub struct Metrics {
     pub text: String,
-    pub samples: Vec<(String, Vec<(String, String)>, f64)>,
+    pub samples: Vec<Sample>,
 }
 
 impl Metrics {
@@ -620,12 +697,18 @@ impl Metrics {
             };
             samples.push((name.to_string(), labels, value));
         }
-        Self { text: text.to_string(), samples }
+        Self {
+            text: text.to_string(),
+            samples,
+        }
     }
 
     /// The value of the series with exactly these labels (order-insensitive).
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let mut want: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut want: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         want.sort();
         self.samples.iter().find_map(|(n, l, v)| {
             let mut l = l.clone();
@@ -641,7 +724,11 @@ impl Metrics {
 
     /// All label sets seen for `name`.
     pub fn label_sets(&self, name: &str) -> Vec<Vec<(String, String)>> {
-        self.samples.iter().filter(|(n, _, _)| n == name).map(|(_, l, _)| l.clone()).collect()
+        self.samples
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, l, _)| l.clone())
+            .collect()
     }
 }
 
@@ -698,14 +785,35 @@ pub fn dead_url() -> String {
 pub fn add_standard_tokens(auth: &AuthServer) {
     auth.token(
         "t-read",
-        active().scope("orders:read").sub("alice").client_id("app-1").username("alice.s").exp_in(3600),
+        active()
+            .scope("orders:read")
+            .sub("alice")
+            .client_id("app-1")
+            .username("alice.s")
+            .exp_in(3600),
     );
-    auth.token("t-write", active().scope("orders:write").sub("alice").client_id("app-1").exp_in(3600));
-    auth.token("t-admin", active().scope("admin orders:read").sub("root").exp_in(3600));
-    auth.token("t-profile", active().scope("profile").sub("alice").exp_in(3600));
+    auth.token(
+        "t-write",
+        active()
+            .scope("orders:write")
+            .sub("alice")
+            .client_id("app-1")
+            .exp_in(3600),
+    );
+    auth.token(
+        "t-admin",
+        active().scope("admin orders:read").sub("root").exp_in(3600),
+    );
+    auth.token(
+        "t-profile",
+        active().scope("profile").sub("alice").exp_in(3600),
+    );
     auth.token(
         "t-profile-all",
-        active().scope("profile profile:contact profile:likes billing").sub("alice").exp_in(3600),
+        active()
+            .scope("profile profile:contact profile:likes billing")
+            .sub("alice")
+            .exp_in(3600),
     );
     auth.token("t-inactive", inactive());
 }

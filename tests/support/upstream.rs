@@ -31,16 +31,25 @@ pub struct Recorded {
 impl Recorded {
     /// First value of a header (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// All values of a header, in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
     /// Whether any header's name, lower-cased with `_` mapped to `-`, equals `name`.
     pub fn has_header_like(&self, name: &str) -> bool {
         let want = name.to_ascii_lowercase().replace('_', "-");
-        self.headers.iter().any(|(k, _)| k.to_ascii_lowercase().replace('_', "-") == want)
+        self.headers
+            .iter()
+            .any(|(k, _)| k.to_ascii_lowercase().replace('_', "-") == want)
     }
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
@@ -66,13 +75,23 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(status: u16) -> Self {
-        Reply { status, headers: Vec::new(), body: Bytes::new(), delay: Duration::ZERO, chunked: None }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            delay: Duration::ZERO,
+            chunked: None,
+        }
     }
     pub fn json(body: &str) -> Self {
-        Reply::new(200).header("content-type", "application/json").body(body.to_string())
+        Reply::new(200)
+            .header("content-type", "application/json")
+            .body(body.to_string())
     }
     pub fn text(body: &str) -> Self {
-        Reply::new(200).header("content-type", "text/plain").body(body.to_string())
+        Reply::new(200)
+            .header("content-type", "text/plain")
+            .body(body.to_string())
     }
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.to_string(), v.to_string()));
@@ -112,7 +131,9 @@ impl Upstream {
         let st = state.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 tokio::spawn(serve_conn(stream, st.clone()));
             }
         });
@@ -125,7 +146,11 @@ impl Upstream {
 
     /// Scripts the answer for an exact path (query ignored).
     pub fn script(&self, path: &str, reply: Reply) -> &Self {
-        self.state.lock().unwrap().scripts.insert(path.to_string(), reply);
+        self.state
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(path.to_string(), reply);
         self
     }
 
@@ -137,7 +162,11 @@ impl Upstream {
     #[track_caller]
     pub fn single(&self) -> Recorded {
         let r = self.requests();
-        assert_eq!(r.len(), 1, "expected exactly one upstream request, got {r:#?}");
+        assert_eq!(
+            r.len(),
+            1,
+            "expected exactly one upstream request, got {r:#?}"
+        );
         r.into_iter().next().unwrap()
     }
 
@@ -191,21 +220,36 @@ async fn serve_conn(mut s: TcpStream, state: Arc<Mutex<State>>) {
         let target = parts.next().unwrap_or_default().to_string();
         let version = parts.next().unwrap_or_default().to_string();
         let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.to_string(), v.trim().to_string())))
+            .filter_map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            })
             .collect();
-        let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+        };
 
         // body
         let mut body = Vec::new();
         let mut trailers = Vec::new();
-        let chunked = get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let chunked =
+            get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         if chunked {
             loop {
-                let Some(size_line) = read_line(&mut s, &mut buf).await else { return };
-                let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+                let Some(size_line) = read_line(&mut s, &mut buf).await else {
+                    return;
+                };
+                let size =
+                    usize::from_str_radix(size_line.split(';').next().unwrap_or("0").trim(), 16)
+                        .unwrap_or(0);
                 if size == 0 {
                     loop {
-                        let Some(t) = read_line(&mut s, &mut buf).await else { return };
+                        let Some(t) = read_line(&mut s, &mut buf).await else {
+                            return;
+                        };
                         if t.is_empty() {
                             break;
                         }
@@ -272,7 +316,9 @@ async fn serve_conn(mut s: TcpStream, state: Arc<Mutex<State>>) {
         let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         match reply.chunked {
             Some(_) if !has("transfer-encoding") => out.push_str("transfer-encoding: chunked\r\n"),
-            None if !has("content-length") => out.push_str(&format!("content-length: {}\r\n", reply.body.len())),
+            None if !has("content-length") => {
+                out.push_str(&format!("content-length: {}\r\n", reply.body.len()))
+            }
             _ => {}
         }
         out.push_str("\r\n");
