@@ -66,6 +66,10 @@ impl Admin {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
             (&Method::GET, "/readyz") => {
+                if self.health.probe_due() {
+                    let state = self.state.load_full();
+                    tokio::spawn(async move { state.introspector.probe().await });
+                }
                 if self.health.is_ready() {
                     text(StatusCode::OK, "ready\n")
                 } else {

@@ -49,12 +49,44 @@ pub enum IntrospectError {
 #[derive(Debug, Default)]
 pub struct Health {
     failures: AtomicU32,
+    /// When the last call failed, and when the last readiness probe started.
+    times: std::sync::Mutex<(Option<Instant>, Option<Instant>)>,
 }
+
+/// An unready replica gets no traffic, so no call would ever make it ready again;
+/// `/readyz` therefore probes the authorization server itself, at most this often and
+/// only this long after the last failure (so it never races a client's own calls).
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Health {
     /// SPEC §6: not ready while the last 3 calls in a row failed.
     pub fn is_ready(&self) -> bool {
         self.failures.load(Ordering::Relaxed) < 3
+    }
+
+    fn record(&self, ok: bool) {
+        if ok {
+            self.failures.store(0, Ordering::Relaxed);
+        } else {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut times) = self.times.lock() {
+                times.0 = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Whether a readiness probe is due now (and if so, marks it started).
+    pub fn probe_due(&self) -> bool {
+        let now = Instant::now();
+        let Ok(mut times) = self.times.lock() else {
+            return false;
+        };
+        let quiet = |t: Option<Instant>| t.is_none_or(|t| now.duration_since(t) >= PROBE_INTERVAL);
+        if self.is_ready() || !quiet(times.0) || !quiet(times.1) {
+            return false;
+        }
+        times.1 = Some(now);
+        true
     }
 }
 
@@ -176,10 +208,16 @@ impl Introspector {
             Err(_) => 2,
         };
         self.metrics.introspection_result[label].inc();
-        if result.is_ok() {
-            self.health.failures.store(0, Ordering::Relaxed);
-        } else {
-            self.health.failures.fetch_add(1, Ordering::Relaxed);
+        self.health.record(result.is_ok());
+    }
+
+    /// One uncached call with a token no authorization server knows: any well-formed
+    /// answer (it will be inactive) shows the server is back. Recorded like any call.
+    pub async fn probe(&self) {
+        let result = self.client.introspect(b"scopegate-readiness-probe").await;
+        self.record(&result);
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "readiness probe of the authorization server failed");
         }
     }
 

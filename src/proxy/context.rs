@@ -64,12 +64,14 @@ impl RequestContext {
         self.rejected = Some(rejection.outcome());
         match rejection {
             Rejection::AuthServerUnavailable(e) => {
-                tracing::warn!(error = %e, source = ?std::error::Error::source(e).map(|s| s.to_string()), "introspection failed; failing closed");
+                tracing::warn!(error = %Chain(e), "introspection failed; failing closed");
             }
             Rejection::UpstreamUnreachable(e) => {
-                tracing::warn!(error = %e, source = ?std::error::Error::source(e).map(|s| s.to_string()), "upstream failed");
+                tracing::warn!(error = %Chain(e), "upstream failed");
             }
-            Rejection::Unfilterable(e) => tracing::warn!(error = %e, "response not filterable"),
+            Rejection::Unfilterable(e) => {
+                tracing::warn!(error = %Chain(e), "response not filterable")
+            }
             _ => {}
         }
     }
@@ -115,6 +117,21 @@ impl RequestContext {
                 "request"
             );
         }
+    }
+}
+
+/// An error and its `source()` chain on one line, for logs (never for clients).
+struct Chain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
     }
 }
 

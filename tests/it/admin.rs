@@ -11,6 +11,47 @@ async fn healthz_and_readyz_are_200() {
     assert_eq!(h.admin_get("/readyz").send().await.status, 200);
 }
 
+/// An unready replica gets no traffic, so `/readyz` itself probes the authorization
+/// server once it has been quiet for 5 s; readiness comes back with no client request.
+#[tokio::test]
+async fn readyz_recovers_by_probing_the_authorization_server_without_traffic() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    h.auth_server.set_mode(AuthMode::Status500);
+    for i in 0..3 {
+        let r = h
+            .get("/orders/1")
+            .bearer(&format!("t-down-{i}"))
+            .send()
+            .await;
+        assert_eq!(r.status, 503);
+    }
+    assert_eq!(h.admin_get("/readyz").send().await.status, 503);
+    let calls_before = h.auth_server.calls();
+    h.auth_server.set_mode(AuthMode::Normal);
+    // Within the quiet period no probe is sent.
+    assert_eq!(h.admin_get("/readyz").send().await.status, 503);
+    assert_eq!(h.auth_server.calls(), calls_before);
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    let mut ready = false;
+    for _ in 0..40 {
+        if h.admin_get("/readyz").send().await.status == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        ready,
+        "readyz did not recover after the authorization server came back"
+    );
+    assert_eq!(
+        h.auth_server.calls(),
+        calls_before + 1,
+        "exactly one probe call"
+    );
+    assert!(h.upstream.requests().is_empty());
+}
+
 #[tokio::test]
 async fn readyz_is_503_after_three_failed_introspections_until_one_succeeds() {
     let h = Harness::standard(TestConfig::standard()).await;
