@@ -54,6 +54,8 @@ pub struct ListenConfig {
     pub trust_forwarded_headers: bool,
     /// HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// Worker threads (one single-threaded runtime each); `None`: one per CPU.
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +172,7 @@ impl Default for ListenConfig {
             max_header_bytes: 16 * 1024,
             trust_forwarded_headers: false,
             max_concurrent_streams: 256,
+            workers: None,
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::body::ProxyBody;
 use crate::config::UpstreamConfig;
 use crate::policy::Grant;
 use crate::rejection::Rejection;
+use crate::worker::PerWorker;
 
 /// Facts about the client connection a request arrived on.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +44,8 @@ type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyB
 
 /// The pooled client to one upstream.
 pub struct Forwarder {
-    client: UpstreamClient,
+    /// One pool per worker thread, so a request and its upstream connection share a thread.
+    clients: PerWorker<UpstreamClient>,
     scheme: Scheme,
     authority: Authority,
     host: HeaderValue,
@@ -97,19 +99,21 @@ impl Forwarder {
         trust_forwarded: bool,
     ) -> Result<Self, crate::tls::TlsError> {
         let tls = crate::tls::client_config(config.ca_file.as_deref())?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1024)
-            .build(connector);
+        let clients = PerWorker::new(|| {
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            http.set_connect_timeout(Some(config.timeout));
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(1024)
+                .build(connector)
+        });
         let scheme = config.url.scheme().cloned().unwrap_or(Scheme::HTTP);
         let authority =
             config.url.authority().cloned().ok_or_else(|| {
@@ -118,7 +122,7 @@ impl Forwarder {
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| crate::tls::TlsError::Invalid("upstream authority".into()))?;
         Ok(Self {
-            client,
+            clients,
             scheme,
             authority,
             host,
@@ -222,7 +226,7 @@ impl Forwarder {
     /// Sends the request; 502 when the upstream is unreachable or breaks the exchange,
     /// 504 when its response head does not arrive within `upstream.timeout`.
     pub async fn forward(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, Rejection> {
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+        match tokio::time::timeout(self.timeout, self.clients.get().request(req)).await {
             Err(_) => Err(Rejection::UpstreamTimeout),
             Ok(Err(e)) if e.is_connect() => Err(Rejection::UpstreamUnreachable(
                 ForwardError::Connect(Box::new(e)),

@@ -40,3 +40,4 @@ pub mod server;
 pub mod state;
 pub mod tls;
 pub mod token;
+pub mod worker;

@@ -54,7 +54,9 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // The control runtime (accept, admin, signals, reload); requests run on the worker
+    // threads that `run` starts (src/worker.rs).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

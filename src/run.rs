@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::reload::Reloader;
 use crate::state::State;
+use crate::worker::Pool;
 
 /// Why `serve` could not run (exit status 1).
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,8 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start worker threads")]
+    Workers(#[source] std::io::Error),
     #[error("cannot install signal handlers")]
     Signals(#[source] std::io::Error),
 }
@@ -66,6 +69,8 @@ pub async fn serve_bound(
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
+    // Workers first: per-worker connection pools are sized by their number.
+    let workers = Pool::start(config.listen.workers).map_err(RunError::Workers)?;
     let metrics = Arc::new(Metrics::new()?);
     let health = Arc::new(Health::default());
     let tls = match &config.listen.tls {
@@ -106,10 +111,12 @@ pub async fn serve_bound(
         Proxy::new(state),
         listen,
         tls,
+        &workers,
         stopped(stop_rx),
     )
     .await;
     let _ = admin_task.await;
+    workers.stop();
     tracing::info!("stopped");
     Ok(())
 }

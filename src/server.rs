@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::config::ListenConfig;
 use crate::forward::Downstream;
 use crate::proxy::Proxy;
+use crate::worker::Pool;
 
 /// The HTTP/1 read buffer cannot be smaller than this in hyper.
 const MIN_H1_BUFFER: usize = 8192;
@@ -31,6 +32,7 @@ pub async fn serve(
     proxy: Proxy,
     limits: ListenConfig,
     tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+    workers: &Pool,
     shutdown: impl Future<Output = ()>,
 ) {
     let builder = connection_builder(&limits);
@@ -59,13 +61,25 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Hand the socket to a worker's own reactor: the connection and everything it
+        // causes stay on that thread.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot hand over connection");
+                continue;
+            }
+        };
         let proxy = proxy.clone();
         let builder = builder.clone();
         let tls = tls.as_ref().map(|t| t.load_full());
         let handshake_timeout = limits.header_read_timeout;
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        workers.dispatch(async move {
             let _permit = permit;
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                return;
+            };
             let downstream = Downstream {
                 remote,
                 tls: tls.is_some(),

@@ -42,6 +42,7 @@ pub struct Listen {
     pub max_header_bytes: Option<Spanned<ByteSize>>,
     pub trust_forwarded_headers: Option<bool>,
     pub max_concurrent_streams: Option<Spanned<Count>>,
+    pub workers: Option<Count>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -171,6 +171,9 @@ impl Checker<'_> {
                 .trust_forwarded_headers
                 .unwrap_or(defaults.trust_forwarded_headers),
             max_concurrent_streams,
+            workers: raw
+                .workers
+                .map(|c| usize::try_from(c.0).unwrap_or(usize::MAX)),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The RFC 7662 client: §2.1 request with client authentication, §2.2 answer parsed
 //! strictly (one JSON object, no duplicate keys, `active` a boolean, ≤ 1 MiB).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::{IntrospectError, TokenInfo};
 use crate::config::{AuthMethod, IntrospectionConfig};
+use crate::worker::PerWorker;
 
 /// An answer larger than this is refused (SPEC §3 Limits).
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
@@ -25,7 +27,8 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Byte
 /// A pooled keep-alive client for one introspection endpoint.
 #[derive(Clone)]
 pub struct IntrospectionClient {
-    client: HttpsClient,
+    /// One pool per worker thread (see [`crate::worker`]).
+    clients: Arc<PerWorker<HttpsClient>>,
     endpoint: Uri,
     /// Precomputed `Authorization: Basic …` (client_secret_basic) — sensitive.
     basic: Option<HeaderValue>,
@@ -45,14 +48,16 @@ impl std::fmt::Debug for IntrospectionClient {
 impl IntrospectionClient {
     pub fn new(config: &IntrospectionConfig) -> Result<Self, crate::tls::TlsError> {
         let tls = crate::tls::client_config(config.ca_file.as_deref())?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let clients = Arc::new(PerWorker::new(|| {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build(connector)
+        }));
         let (basic, post_suffix) = match config.auth_method {
             AuthMethod::ClientSecretBasic => {
                 // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
@@ -77,7 +82,7 @@ impl IntrospectionClient {
             }
         };
         Ok(Self {
-            client,
+            clients,
             endpoint: config.endpoint.clone(),
             basic,
             post_suffix,
@@ -112,7 +117,8 @@ impl IntrospectionClient {
             req.headers_mut().insert(AUTHORIZATION, basic.clone());
         }
         let rsp = self
-            .client
+            .clients
+            .get()
             .request(req)
             .await
             .map_err(|e| IntrospectError::Unreachable(Box::new(e)))?;

@@ -18,7 +18,7 @@ fn bad_configs_have_exact_messages() {
         ),
         (
             format!("[listen]\nadress = \"0.0.0.0:8080\"\n{MINIMAL}"),
-            "config/scopegate.toml:2:1: listen.adress: unknown key; expected one of addr, tls, header_read_timeout, max_connections, shutdown_grace, max_header_bytes, trust_forwarded_headers, max_concurrent_streams".into(),
+            "config/scopegate.toml:2:1: listen.adress: unknown key; expected one of addr, tls, header_read_timeout, max_connections, shutdown_grace, max_header_bytes, trust_forwarded_headers, max_concurrent_streams, workers".into(),
         ),
         (
             with("[[route]]\npath = \"/a\"\nscope = [\"a\"]\n"),
