@@ -63,8 +63,12 @@ impl TokenInfo {
         let nbf = numeric_date(&claims, "nbf")?;
         let mut headers = Vec::with_capacity(claims.len());
         for (name, value) in &claims {
-            if let Some(hv) = render(value).and_then(|t| HeaderValue::try_from(t.as_ref()).ok()) {
-                headers.push((Box::from(name.as_str()), hv));
+            let Some(text) = render(value) else { continue };
+            match HeaderValue::try_from(text.as_ref()) {
+                Ok(hv) => headers.push((Box::from(name.as_str()), hv)),
+                // CR, LF, NUL and other control bytes would split or corrupt a header:
+                // such a claim is never injected. Its value is not logged.
+                Err(_) => tracing::warn!(claim = %name, "claim not representable as a header value; it will not be injected"),
             }
         }
         Ok(Self {

@@ -23,6 +23,33 @@ async fn hundred_concurrent_requests_same_token_make_one_introspection_call() {
     assert_eq!(h.upstream.requests().len(), 100);
 }
 
+/// Issue 3's measurement as a test: 10,000 requests over 1,000 distinct tokens from 64
+/// concurrent clients cost exactly 1,000 introspection calls — races on a fresh token
+/// included (requests for one token are interleaved and run concurrently).
+#[tokio::test]
+async fn ten_thousand_requests_over_a_thousand_tokens_make_a_thousand_calls() {
+    use futures_util::stream::{self, StreamExt};
+    let h = Harness::standard(TestConfig::standard()).await;
+    for t in 0..1000 {
+        h.auth_server.token(&format!("tok-{t}"), active().scope("orders:read").sub(&format!("u{t}")));
+    }
+    // Half the requests walk tokens in bursts of 10 (same-token races), half stride.
+    let token_of = |i: usize| if i % 2 == 0 { (i / 10) % 1000 } else { (i * 7919) % 1000 };
+    let distinct: std::collections::HashSet<usize> = (0..10_000).map(token_of).collect();
+    assert_eq!(distinct.len(), 1000);
+    let statuses: Vec<u16> = stream::iter(0..10_000)
+        .map(|i| {
+            let token = format!("tok-{}", token_of(i));
+            let h = &h;
+            async move { h.get("/orders/1").bearer(&token).send().await.status }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|&s| s == 200));
+    assert_eq!(h.auth_server.calls(), 1000);
+}
+
 #[tokio::test]
 async fn cache_hit_does_not_call_as() {
     let h = Harness::standard(TestConfig::standard()).await;
