@@ -154,10 +154,10 @@ impl Rejection {
             // §3.1: "If the request lacks any authentication information ... the
             // resource server SHOULD NOT include an error code".
             Self::MissingToken => Some(format!("Bearer realm={realm}")),
-            Self::InvalidRequest(why) => Some(format!(
-                "Bearer realm={realm}, error=\"invalid_request\", error_description={}",
-                quote(why)
-            )),
+            // SPEC §4 gives this one without a description; the body carries it.
+            Self::InvalidRequest(_) => {
+                Some(format!("Bearer realm={realm}, error=\"invalid_request\""))
+            }
             Self::InvalidToken(problem) => Some(format!(
                 "Bearer realm={realm}, error=\"invalid_token\", error_description={}",
                 quote(problem.description())

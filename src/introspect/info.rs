@@ -68,7 +68,9 @@ impl TokenInfo {
                 Ok(hv) => headers.push((Box::from(name.as_str()), hv)),
                 // CR, LF, NUL and other control bytes would split or corrupt a header:
                 // such a claim is never injected. Its value is not logged.
-                Err(_) => tracing::warn!(claim = %name, "claim not representable as a header value; it will not be injected"),
+                Err(_) => {
+                    tracing::warn!(claim = %name, "claim not representable as a header value; it will not be injected")
+                }
             }
         }
         Ok(Self {

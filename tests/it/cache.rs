@@ -31,10 +31,19 @@ async fn ten_thousand_requests_over_a_thousand_tokens_make_a_thousand_calls() {
     use futures_util::stream::{self, StreamExt};
     let h = Harness::standard(TestConfig::standard()).await;
     for t in 0..1000 {
-        h.auth_server.token(&format!("tok-{t}"), active().scope("orders:read").sub(&format!("u{t}")));
+        h.auth_server.token(
+            &format!("tok-{t}"),
+            active().scope("orders:read").sub(&format!("u{t}")),
+        );
     }
     // Half the requests walk tokens in bursts of 10 (same-token races), half stride.
-    let token_of = |i: usize| if i % 2 == 0 { (i / 10) % 1000 } else { (i * 7919) % 1000 };
+    let token_of = |i: usize| {
+        if i % 2 == 0 {
+            (i / 10) % 1000
+        } else {
+            (i * 7919) % 1000
+        }
+    };
     let distinct: std::collections::HashSet<usize> = (0..10_000).map(token_of).collect();
     assert_eq!(distinct.len(), 1000);
     let statuses: Vec<u16> = stream::iter(0..10_000)

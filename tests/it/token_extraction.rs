@@ -16,7 +16,7 @@ fn assert_invalid_request(r: &Resp) {
         r.text()
     );
     let w = r.www_authenticate().expect("WWW-Authenticate on token 400");
-    assert!(w.starts_with(INVALID_REQUEST), "WWW-Authenticate: {w}");
+    assert_eq!(w, INVALID_REQUEST, "WWW-Authenticate (SPEC §4, exactly)");
 }
 
 #[tokio::test]
