@@ -108,6 +108,7 @@ async fn pipeline(
             &mut parts.headers,
             parts.uri.query(),
             &mut incoming,
+            state.config.listen.header_read_timeout,
         )
         .await?;
         if let Some(query) = extraction.query {

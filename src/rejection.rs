@@ -24,6 +24,9 @@ pub enum Rejection {
     /// SPEC §3 Limits: request line and headers over `max_header_bytes` (431).
     #[error("request header fields too large")]
     HeadersTooLarge,
+    /// The client did not send its form body within `header_read_timeout` (408).
+    #[error("request body not received in time")]
+    RequestTimeout,
     /// No route matches method and path: deny by default.
     #[error("no route matches this request")]
     NoRoute,
@@ -81,6 +84,7 @@ impl Rejection {
                 StatusCode::BAD_REQUEST
             }
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::NoRoute | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::FormTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -98,6 +102,7 @@ impl Rejection {
             | Self::BadRequest(_)
             | Self::InvalidRequest(_)
             | Self::HeadersTooLarge
+            | Self::RequestTimeout
             | Self::FormTooLarge { .. } => Outcome::InvalidRequest,
             Self::NoRoute => Outcome::NoRoute,
             Self::MissingToken => Outcome::Unauthenticated,
@@ -119,6 +124,7 @@ impl Rejection {
             Self::MissingToken => "unauthorized",
             Self::FormTooLarge { .. } => "payload_too_large",
             Self::HeadersTooLarge => "request_header_fields_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::AuthServerUnavailable(_) => "temporarily_unavailable",
@@ -137,6 +143,7 @@ impl Rejection {
             Self::MissingToken => "a bearer token is required",
             Self::FormTooLarge { .. } => "form body is larger than allowed",
             Self::HeadersTooLarge => "request headers are larger than allowed",
+            Self::RequestTimeout => "the request body was not received in time",
             Self::InvalidToken(problem) => problem.description(),
             Self::InsufficientScope { .. } => "the access token does not allow this request",
             Self::AuthServerUnavailable(_) => "the authorization server is unavailable",

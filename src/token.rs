@@ -78,6 +78,7 @@ pub async fn extract(
     headers: &mut HeaderMap,
     query: Option<&str>,
     body: &mut Option<Incoming>,
+    read_timeout: std::time::Duration,
 ) -> Result<Extraction, Rejection> {
     let mut found: Option<(BearerToken, TokenSource)> = None;
     let mut out = Extraction::default();
@@ -115,7 +116,13 @@ pub async fn extract(
     // carries the token, so that a token sent twice is always seen.
     if config.sources.form && is_form(method, headers) {
         if let Some(incoming) = body.take() {
-            let bytes = read_limited(incoming, headers, config.max_form_body).await?;
+            // A client trickling its form body must not hold the request open forever.
+            let bytes = tokio::time::timeout(
+                read_timeout,
+                read_limited(incoming, headers, config.max_form_body),
+            )
+            .await
+            .map_err(|_| Rejection::RequestTimeout)??;
             let mut forwarded = bytes.clone();
             if let Some((token, rest)) = take_param(&bytes)? {
                 place(&mut found, token, TokenSource::Form)?;

@@ -146,6 +146,30 @@ async fn form_over_max_form_body_is_413_even_with_header_token() {
     assert!(h.upstream.requests().is_empty());
 }
 
+/// A client that never finishes its form body gets 408 after `header_read_timeout`
+/// (1 s in tests) instead of holding the request open; nothing is forwarded.
+#[tokio::test]
+async fn trickled_form_body_times_out_with_408_and_is_not_forwarded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::standard(TestConfig::standard()).await;
+    let mut s = tokio::net::TcpStream::connect(h.proxy_addr).await.unwrap();
+    s.write_all(
+        b"POST /orders/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t-write\r\n\
+Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\na=1",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("answered within 5 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert_eq!(raw_status(&text), 408, "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert!(h.upstream.requests().is_empty());
+}
+
 #[tokio::test]
 async fn form_body_under_limit_with_header_token_is_forwarded_unchanged() {
     let h = Harness::standard(TestConfig::standard()).await;
