@@ -8,7 +8,10 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http::header::CONTENT_LENGTH;
+use http::HeaderMap;
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 /// A request or response body: streamed from the peer, or built here.
@@ -82,4 +85,40 @@ impl Body for ProxyBody {
             ProxyBody::Streamed { body, .. } => body.size_hint(),
         }
     }
+}
+
+/// Why [`collect_limited`] gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("body larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("reading the body failed")]
+    Read(#[source] hyper::Error),
+}
+
+/// Reads a whole body that may be buffered (form, JSON to filter, introspection
+/// answer), refusing more than `limit` bytes: before reading when `Content-Length`
+/// already says so, and while reading otherwise. Trailers are dropped.
+pub async fn collect_limited(
+    mut body: Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, CollectError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(CollectError::TooLarge { limit });
+    }
+    let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |n| n as usize).min(limit));
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(CollectError::Read)?.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(CollectError::TooLarge { limit });
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
 }

@@ -7,12 +7,12 @@
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::body::CollectError;
 use crate::config::TokenConfig;
 use crate::rejection::{Rejection, TokenProblem};
 
@@ -234,32 +234,18 @@ fn take_param(text: &[u8]) -> Result<Option<(BearerToken, Vec<u8>)>, Rejection> 
     Ok(token.map(|t| (t, rest)))
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (413) before and while reading.
+/// Reads the whole form body, refusing more than `limit` bytes (413).
 async fn read_limited(
     body: Incoming,
     headers: &HeaderMap,
     limit: usize,
 ) -> Result<Bytes, Rejection> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(Rejection::FormTooLarge { limit });
-    }
-    let mut buf = BytesMut::new();
-    let mut body = body;
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|_| Rejection::BadRequest("the request body could not be read"))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(Rejection::FormTooLarge { limit });
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf.freeze())
+    crate::body::collect_limited(body, headers, limit)
+        .await
+        .map_err(|e| match e {
+            CollectError::TooLarge { limit } => Rejection::FormTooLarge { limit },
+            CollectError::Read(_) => Rejection::BadRequest("the request body could not be read"),
+        })
 }
 
 #[cfg(test)]

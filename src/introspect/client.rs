@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{IntrospectError, TokenInfo};
+use crate::body::{collect_limited, CollectError};
 use crate::config::{AuthMethod, IntrospectionConfig};
 use crate::worker::PerWorker;
 
@@ -125,17 +126,13 @@ impl IntrospectionClient {
         if rsp.status() != StatusCode::OK {
             return Err(IntrospectError::Status(rsp.status().as_u16()));
         }
-        let mut body = rsp.into_body();
-        let mut buf = BytesMut::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| IntrospectError::Unreachable(Box::new(e)))?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > MAX_ANSWER_BYTES {
-                    return Err(IntrospectError::TooLarge);
-                }
-                buf.extend_from_slice(&data);
-            }
-        }
+        let (parts, body) = rsp.into_parts();
+        let buf = collect_limited(body, &parts.headers, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                CollectError::TooLarge { .. } => IntrospectError::TooLarge,
+                CollectError::Read(e) => IntrospectError::Unreachable(Box::new(e)),
+            })?;
         parse_answer(&buf)
     }
 }

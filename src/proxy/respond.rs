@@ -3,17 +3,15 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
 use http::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, TRANSFER_ENCODING,
 };
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use crate::body::{self, ProxyBody};
+use crate::body::{self, CollectError, ProxyBody};
 use crate::filter::{is_json_content_type, FilterError};
 use crate::introspect::now_unix;
 use crate::policy::Grant;
@@ -68,25 +66,15 @@ pub async fn filter(
             encoding.to_owned(),
         )));
     }
-    let declared = rsp
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(Rejection::Unfilterable(FilterError::TooLarge { limit }));
-    }
-    let (mut parts, mut incoming) = rsp.into_parts();
-    let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |n| n as usize));
-    while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|e| Rejection::Unfilterable(FilterError::Read(Box::new(e))))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(Rejection::Unfilterable(FilterError::TooLarge { limit }));
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
+    let (mut parts, incoming) = rsp.into_parts();
+    let buf = body::collect_limited(incoming, &parts.headers, limit)
+        .await
+        .map_err(|e| {
+            Rejection::Unfilterable(match e {
+                CollectError::TooLarge { limit } => FilterError::TooLarge { limit },
+                CollectError::Read(e) => FilterError::Read(Box::new(e)),
+            })
+        })?;
     let filtered = rules
         .filter(&buf, &|scope| grant.has_scope(scope))
         .map_err(Rejection::Unfilterable)?;
