@@ -171,8 +171,7 @@ pub fn parse_authorization(value: &HeaderValue) -> Result<Option<BearerToken>, R
     if start == scheme_end || !is_b64token(credential) {
         return Err(Rejection::InvalidToken(TokenProblem::Malformed));
     }
-    let whole = Bytes::copy_from_slice(bytes);
-    Ok(Some(BearerToken(whole.slice(start..))))
+    Ok(Some(BearerToken(Bytes::copy_from_slice(credential))))
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
