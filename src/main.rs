@@ -23,7 +23,8 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.log_format);
+    // Held until exit: dropping it flushes the log lines still queued.
+    let _log_guard = init_logging(cli.log_format);
     let path = cli.config_path();
     match cli.command {
         Command::Check => match scopegate::run::check(&path) {
@@ -97,13 +98,24 @@ fn out(text: &str) {
 }
 
 /// Logs go to stderr; level from `RUST_LOG` (default `info`).
-fn init_logging(format: LogFormat) {
+///
+/// Lines are formatted on the thread that logs and written by a background thread
+/// through a buffer flushed whenever the queue is empty: a worker serving requests
+/// never blocks in `write(2)` for its access log. The queue is bounded and not lossy:
+/// under a log flood, workers wait rather than drop lines.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(64 * 1024)
+        .thread_name("scopegate-log")
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().with_current_span(false).init(),
         LogFormat::Text => builder.with_ansi(false).init(),
     }
+    guard
 }
