@@ -13,6 +13,7 @@ mod support;
 
 mod it {
     mod admin;
+    mod attacks;
     mod authorization;
     mod cache;
     mod cli;
