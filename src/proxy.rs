@@ -193,7 +193,8 @@ async fn forward(
 
     if rsp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
         if let Some(on_upgrade) = on_upgrade {
-            return Ok(respond::tunnel(rsp, on_upgrade, grant));
+            let ttl = state.config.introspection.cache.ttl;
+            return Ok(respond::tunnel(rsp, on_upgrade, grant, ttl));
         }
     }
     // 9. Fields the grant does not cover are removed (answers to upgrade requests that

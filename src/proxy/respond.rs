@@ -138,20 +138,19 @@ async fn pass_if_empty(rsp: Response<Incoming>) -> Result<Response<ProxyBody>, R
 }
 
 /// A `101 Switching Protocols` from the upstream: answer the client with it, then copy
-/// bytes both ways until either side closes or the token's `exp` passes — a tunnel
-/// never outlives its token.
+/// bytes both ways until either side closes or the token's lifetime ends — a tunnel
+/// never outlives its token (`exp`, or the cache `ttl` for a token without one, since a
+/// token is re-checked at least that often on ordinary requests).
 pub fn tunnel(
     rsp: Response<Incoming>,
     client: OnUpgrade,
     grant: &Grant<'_>,
+    ttl: Duration,
 ) -> Response<ProxyBody> {
-    if rsp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return rsp.map(body::streamed);
-    }
-    let lifetime = grant
-        .token()
-        .and_then(|t| t.exp())
-        .map(|exp| Duration::from_secs(u64::try_from(exp - now_unix()).unwrap_or(0)));
+    let lifetime = grant.token().map(|t| match t.exp() {
+        Some(exp) => Duration::from_secs(u64::try_from(exp - now_unix()).unwrap_or(0)),
+        None => ttl,
+    });
     let (mut parts, upstream_body) = rsp.into_parts();
     let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), upstream_body));
     tokio::spawn(async move {
@@ -168,9 +167,10 @@ pub fn tunnel(
         match lifetime {
             Some(lifetime) => {
                 if tokio::time::timeout(lifetime, copy).await.is_err() {
-                    tracing::info!("websocket tunnel closed: token expired");
+                    tracing::info!("websocket tunnel closed: token lifetime ended");
                 }
             }
+            // A public route: no token to outlive.
             None => {
                 let _ = copy.await;
             }
