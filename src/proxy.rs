@@ -89,6 +89,14 @@ async fn decide<'s>(
         Rejection::UnsafePath
     })?;
 
+    if parts
+        .uri
+        .query()
+        .is_some_and(|q| token::overrides_method(q.as_bytes(), &parts.method))
+    {
+        return Err(Rejection::BadRequest(token::METHOD_OVERRIDE));
+    }
+
     // 2. Deny by default.
     let route = state
         .config

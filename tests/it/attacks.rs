@@ -477,3 +477,33 @@ async fn http1_client_still_sending_its_body_reads_the_401_and_keeps_its_connect
     assert_eq!(raw_status(&second), 200, "{second}");
     assert_eq!(h.upstream.requests().len(), 1, "only /health is forwarded");
 }
+
+#[tokio::test]
+async fn method_override_parameter_in_query_or_form_is_400_and_not_forwarded() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    let r = h
+        .post("/orders/1?_method=DELETE")
+        .bearer("t-write")
+        .send()
+        .await;
+    r.assert_error(400, "invalid_request", None);
+    let r = h.post("/health?%5Fmethod=delete").send().await;
+    assert_eq!(
+        r.status, 400,
+        "public routes too: the backend may route by method"
+    );
+    let r = h
+        .post("/orders/1")
+        .form(&[("_method", "DELETE"), ("access_token", "t-write")])
+        .send()
+        .await;
+    r.assert_error(400, "invalid_request", None);
+    assert!(h.upstream.requests().is_empty());
+    // Naming the request's own method changes nothing and passes.
+    let r = h
+        .post("/orders/1?_method=post")
+        .bearer("t-write")
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
