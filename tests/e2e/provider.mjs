@@ -16,15 +16,24 @@
 // - New scope: add it to CONFIG.scopes (and to a client's `scope` if that client may ask for it).
 // - New client: add an entry to CONFIG.clients. `access_token_ttl` (seconds, not an
 //   oidc-provider property: it is stripped before the client is registered) sets how long its
-//   client-credentials tokens live; the default is CONFIG.defaultAccessTokenTtl.
-// - JWT access tokens (RFC 9068), resource indicators and key rotation: set
-//   CONFIG.resourceServers (resource indicator URL -> { scope, accessTokenFormat: 'jwt',
-//   accessTokenTTL, jwt: { sign: { alg } } }); `resourceIndicators` below then returns that
-//   entry for a `resource` parameter, so a client asks for a JWT with
-//   `resource=<url>` on the token request. Signing keys are CONFIG.signingKeys()
-//   (generated at start-up, private JWKs; the first one signs, all are published at
-//   /jwks): rotate by putting a new key first and keeping the old one behind it.
-//   Keep opaque tokens the default (no `resource` parameter), the existing tests rely on it.
+//   client-credentials tokens live; the default is CONFIG.defaultAccessTokenTtl. The Rust
+//   harness finds clients by id in the ready line (tests/support/oidc.rs, `Oidc::client`).
+// - JWT access tokens (RFC 9068) with resource indicators (RFC 8707): add a resource server,
+//     resourceServers: {
+//       'https://api.example/': {
+//         scope: 'orders:read orders:write', audience: 'https://api.example/',
+//         accessTokenFormat: 'jwt', accessTokenTTL: 60, jwt: { sign: { alg: 'ES256' } },
+//       },
+//     },
+//   and mint with `resource=https://api.example/` on the token request: the answer is a
+//   JWT signed by the first key of CONFIG.signingKeys() (`kid` in its header, `sub`,
+//   `client_id`, `scope`, `aud` in its payload), verifiable with `jwks_uri`. Its
+//   `accessTokenTTL` wins over the client's. Without `resource` tokens stay opaque: the
+//   existing tests rely on that.
+// - Key rotation: CONFIG.signingKeys() returns private JWKs; the first one signs, all are
+//   published at /jwks. Rotate by putting a new key first and keeping the old one behind it
+//   (for a rotation during a test, restart the provider with other keys or add a test-only
+//   route beside /__e2e/stats that swaps them).
 
 import { createServer } from 'node:http';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -122,7 +131,9 @@ function providerConfiguration() {
     },
     ttl: {
       ClientCredentials(ctx, token, client) {
-        return ttlByClient.get(client.clientId) ?? CONFIG.defaultAccessTokenTtl;
+        // A resource server's own `accessTokenTTL` wins over the client's.
+        return token.resourceServer?.accessTokenTTL
+          ?? ttlByClient.get(client.clientId) ?? CONFIG.defaultAccessTokenTtl;
       },
     },
     features: {

@@ -204,11 +204,15 @@ async fn introspection_auth_method(client: &str, method: &str) {
     let calls = oidc.introspections_of(&t.access_token).await;
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].client_id.as_deref(), Some(client));
-    assert_eq!(calls[0].auth, method, "scopegate sent its credentials another way");
+    assert_eq!(
+        calls[0].auth, method,
+        "scopegate sent its credentials another way"
+    );
     assert_eq!((calls[0].status, calls[0].active), (200, Some(true)));
     assert!(
-        !h.logs().iter().any(|l| l.contains(&t.access_token)
-            || l.contains(&oidc.client(client).client_secret)),
+        !h.logs()
+            .iter()
+            .any(|l| l.contains(&t.access_token) || l.contains(&oidc.client(client).client_secret)),
         "a token or the client secret reached a log line"
     );
 }
@@ -275,7 +279,11 @@ async fn revoked_then_purged_is_refused_at_once(purge_body: impl Fn(&str) -> Str
         .filter(|c| c.client_id.as_deref() == Some(SG_BASIC))
         .map(|c| c.active)
         .collect();
-    assert_eq!(by_sg, vec![Some(true), Some(false)], "one call before, one after the purge");
+    assert_eq!(
+        by_sg,
+        vec![Some(true), Some(false)],
+        "one call before, one after the purge"
+    );
     // Negative answers are cached too: refused again without a third call.
     h.get("/orders/1")
         .bearer(&t.access_token)

@@ -35,7 +35,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// `tests/e2e` in this checkout.
 pub fn e2e_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("e2e")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("e2e")
 }
 
 fn node_bin() -> String {
@@ -243,7 +245,8 @@ impl Oidc {
 
     fn path_of(url: &str) -> String {
         let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        rest.find('/').map_or("/".to_string(), |i| rest[i..].to_string())
+        rest.find('/')
+            .map_or("/".to_string(), |i| rest[i..].to_string())
     }
 
     /// A form POST authenticated as `client_id` with `method`.
@@ -254,7 +257,8 @@ impl Oidc {
         match method {
             "client_secret_basic" => {
                 // RFC 6749 §2.3.1: form-urlencode id and secret, then base64.
-                let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let enc =
+                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                 let cred = base64::engine::general_purpose::STANDARD.encode(format!(
                     "{}:{}",
                     enc(&c.client_id),
