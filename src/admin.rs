@@ -68,9 +68,16 @@ impl Admin {
             (&Method::GET, "/readyz") => {
                 if self.health.probe_due() {
                     let state = self.state.load_full();
-                    tokio::spawn(async move { state.introspector.probe().await });
+                    if let Some(introspector) = state.introspector.clone() {
+                        tokio::spawn(async move { introspector.probe().await });
+                    }
                 }
-                if self.health.is_ready() {
+                if !self.state.load().jwt.is_ready() {
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not ready: a [[jwt]] issuer has never had a usable key set\n",
+                    )
+                } else if self.health.is_ready() {
                     text(StatusCode::OK, "ready\n")
                 } else {
                     text(
@@ -81,7 +88,7 @@ impl Admin {
             }
             (&Method::GET, "/metrics") => {
                 let state = self.state.load_full();
-                let entries = state.introspector.entry_count().await;
+                let entries = state.cache_entries().await;
                 state
                     .metrics
                     .cache_entries
@@ -118,7 +125,7 @@ impl Admin {
                 return json(StatusCode::BAD_REQUEST, &body);
             }
         };
-        self.state.load().introspector.purge(&purge);
+        self.state.load().purge(&purge);
         tracing::info!(purge = ?PurgeLog(&purge), "introspection cache purged");
         json(StatusCode::OK, r#"{"purged":true}"#)
     }

@@ -32,7 +32,10 @@ pub struct Config {
     pub listen: ListenConfig,
     pub admin: AdminConfig,
     pub upstream: UpstreamConfig,
-    pub introspection: IntrospectionConfig,
+    /// Optional when `jwt` is not empty (SPEC §8); at least one of the two is set.
+    pub introspection: Option<IntrospectionConfig>,
+    /// `[[jwt]]`: trusted issuers of JWT access tokens, validated locally.
+    pub jwt: Vec<JwtConfig>,
     pub token: TokenConfig,
     pub identity: IdentityConfig,
     pub routes: RouteTable,
@@ -102,6 +105,34 @@ pub struct IntrospectionConfig {
     pub cache: CacheConfig,
 }
 
+/// One `[[jwt]]` table (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// The token's `iss` must equal this exactly.
+    pub issuer: String,
+    /// The token's `aud` (string or array) must contain this.
+    pub audience: String,
+    pub keys: JwksSource,
+    /// Accepted `alg` values; never `none` or HS*.
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// Accepted `typ` values, lowercase, without an `application/` prefix.
+    pub typ: Vec<String>,
+    pub scope_claim: String,
+    pub leeway: Duration,
+    pub jwks_refresh: Duration,
+    /// Per JWKS or metadata fetch.
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Where an issuer's key set comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    JwksUri(Uri),
+    /// RFC 8414 / OpenID Connect discovery document; `jwks_uri` is read from it.
+    Metadata(Uri),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheConfig {
     pub max_entries: u64,
@@ -153,6 +184,14 @@ impl Config {
     /// relative file paths.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
         validate::validate(path, text)
+    }
+
+    /// The answer cache settings: `[introspection.cache]`, or its defaults without
+    /// `[introspection]` (validated JWTs are cached with them too, SPEC §8).
+    pub fn cache(&self) -> CacheConfig {
+        self.introspection
+            .as_ref()
+            .map_or_else(CacheConfig::default, |i| i.cache.clone())
     }
 
     /// The route table in match order and the warnings, as `scopegate check` prints them.

@@ -8,7 +8,8 @@
 //!   2  policy::match_request   no route (deny by default)               → 403
 //!   3  identity::strip         client-sent identity headers, every route, public too
 //!   4  token::extract          header | form | query (skipped on public routes) → 401 / 400 / 413
-//!   5  introspect              cache, else one AS call per token        → 401 invalid_token / 503
+//!   5  validator               JWT of a [[jwt]] issuer: local (jwt); else introspect:
+//!                              cache, else one AS call per token        → 401 invalid_token / 503
 //!   6  route.authorize         → Grant (public routes get a public Grant) → 403 insufficient_scope
 //!   7  identity::inject, forward::prepare   hop-by-hop removal, X-Forwarded-*
 //!   8  forward                 streaming, pooled                        → 502 / 504
@@ -16,9 +17,9 @@
 //!  10  RequestContext::finish  one log line + metrics, on success and on failure
 //! ```
 //!
-//! SPEC map: §1 [`cli`], §2 [`config`], §3.1 [`path`], §3.2 [`token`], §3.3 [`introspect`],
+//! SPEC map: §1 [`cli`], §2 [`config`], §3.1 [`path`], §3.2 [`token`], §3.3 [`validator`] and [`introspect`],
 //! §3.4 [`policy`], §3.5 [`forward`] and [`identity`], §3.6 [`filter`], §4 [`rejection`],
-//! §5 [`introspect`], §6 [`admin`] and [`metrics`], §7 [`server`] and [`reload`].
+//! §5 [`introspect`], §6 [`admin`] and [`metrics`], §7 [`server`] and [`reload`], §8 [`jwt`].
 
 pub mod admin;
 pub mod body;
@@ -29,6 +30,7 @@ pub mod filter;
 pub mod forward;
 pub mod identity;
 pub mod introspect;
+pub mod jwt;
 pub mod metrics;
 pub mod path;
 pub mod policy;
@@ -40,4 +42,5 @@ pub mod server;
 pub mod state;
 pub mod tls;
 pub mod token;
+pub mod validator;
 pub mod worker;

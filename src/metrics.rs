@@ -47,6 +47,10 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     pub cache_entries: IntGauge,
     config_reloads: IntCounterVec,
+    /// `jwt_validations_total`, indexed: valid, invalid, error.
+    pub jwt_validations: [IntCounter; 3],
+    /// `jwks_fetches_total`, indexed: ok, error.
+    pub jwks_fetches: [IntCounter; 2],
 }
 
 /// `requests_total` handles for one route (or `none`), one per outcome.
@@ -171,6 +175,22 @@ impl Metrics {
         registry.register(Box::new(cache_misses.clone()))?;
         registry.register(Box::new(cache_entries.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
+        let jwt_validations = IntCounterVec::new(
+            Opts::new(
+                "scopegate_jwt_validations_total",
+                "JWT access tokens validated locally, by result",
+            ),
+            &["result"],
+        )?;
+        let jwks_fetches = IntCounterVec::new(
+            Opts::new(
+                "scopegate_jwks_fetches_total",
+                "JWKS (and metadata) fetches, by result",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(jwt_validations.clone()))?;
+        registry.register(Box::new(jwks_fetches.clone()))?;
         // Process CPU, RSS and open fds (Linux), named `process_*` as Prometheus expects.
         #[cfg(target_os = "linux")]
         {
@@ -194,6 +214,9 @@ impl Metrics {
             cache_misses,
             cache_entries,
             config_reloads,
+            jwt_validations: ["valid", "invalid", "error"]
+                .map(|r| jwt_validations.with_label_values(&[r])),
+            jwks_fetches: ["ok", "error"].map(|r| jwks_fetches.with_label_values(&[r])),
         })
     }
 

@@ -44,6 +44,8 @@ pub struct Route {
     pub scopes_any: ScopeSet,
     pub owner: Option<OwnerBinding>,
     pub fields: Option<FieldRules>,
+    /// `introspect = true`: a locally valid JWT must also be active at introspection.
+    pub introspect: bool,
     /// Position in the table; metrics pre-resolve their label sets by it.
     index: usize,
 }
@@ -138,6 +140,7 @@ impl Route {
             scopes_any,
             owner,
             fields,
+            introspect: false,
             index: 0,
         }
     }

@@ -49,6 +49,9 @@ pub enum Rejection {
     /// The authorization server could not give an answer: fail closed (503).
     #[error("authorization server unavailable")]
     AuthServerUnavailable(#[source] crate::introspect::IntrospectError),
+    /// A JWT's issuer has never had a usable key set (SPEC §8): fail closed (503).
+    #[error("no usable key set for the token's issuer")]
+    KeysUnavailable,
     /// The upstream could not be reached or broke the exchange (502).
     #[error("upstream unavailable")]
     UpstreamUnreachable(#[source] crate::forward::ForwardError),
@@ -73,6 +76,8 @@ pub enum TokenProblem {
     NotYetValid,
     WrongIssuer,
     WrongAudience,
+    /// A JWT whose header, key or signature is not acceptable (SPEC §8).
+    Unverified,
 }
 
 // === impl Rejection ===
@@ -88,7 +93,9 @@ impl Rejection {
             Self::NoRoute | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::FormTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::AuthServerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuthServerUnavailable(_) | Self::KeysUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::UpstreamUnreachable(_) | Self::Unfilterable(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,7 +115,7 @@ impl Rejection {
             Self::MissingToken => Outcome::Unauthenticated,
             Self::InvalidToken(_) => Outcome::InvalidToken,
             Self::InsufficientScope { .. } => Outcome::Forbidden,
-            Self::AuthServerUnavailable(_) => Outcome::AsUnavailable,
+            Self::AuthServerUnavailable(_) | Self::KeysUnavailable => Outcome::AsUnavailable,
             Self::UpstreamUnreachable(_)
             | Self::UpstreamTimeout
             | Self::Unfilterable(_)
@@ -127,7 +134,7 @@ impl Rejection {
             Self::RequestTimeout => "request_timeout",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope { .. } => "insufficient_scope",
-            Self::AuthServerUnavailable(_) => "temporarily_unavailable",
+            Self::AuthServerUnavailable(_) | Self::KeysUnavailable => "temporarily_unavailable",
             Self::UpstreamUnreachable(_) | Self::Unfilterable(_) => "bad_gateway",
             Self::UpstreamTimeout => "gateway_timeout",
             Self::Internal(_) => "internal_error",
@@ -147,6 +154,7 @@ impl Rejection {
             Self::InvalidToken(problem) => problem.description(),
             Self::InsufficientScope { .. } => "the access token does not allow this request",
             Self::AuthServerUnavailable(_) => "the authorization server is unavailable",
+            Self::KeysUnavailable => "the token issuer's signing keys are unavailable",
             Self::UpstreamUnreachable(_) => "the upstream service is unavailable",
             Self::UpstreamTimeout => "the upstream service did not answer in time",
             Self::Unfilterable(_) => "the upstream response could not be filtered",
@@ -211,6 +219,7 @@ impl TokenProblem {
             Self::NotYetValid => "the access token is not yet valid",
             Self::WrongIssuer => "the access token was issued by an unexpected issuer",
             Self::WrongAudience => "the access token is not meant for this audience",
+            Self::Unverified => "the access token could not be verified",
         }
     }
 }

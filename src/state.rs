@@ -7,14 +7,18 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::forward::Forwarder;
 use crate::identity::Identity;
-use crate::introspect::{Expectations, Health, Introspector};
+use crate::introspect::{Expectations, Health, Introspector, Purge};
+use crate::jwt::JwtValidator;
 use crate::metrics::{Metrics, RouteCounters};
 
 /// A configuration, compiled for serving.
 #[derive(Debug)]
 pub struct State {
     pub config: Config,
-    pub introspector: Arc<Introspector>,
+    /// Absent without `[introspection]` (JWT-only deployments, SPEC §8).
+    pub introspector: Option<Arc<Introspector>>,
+    /// `[[jwt]]` issuers; empty when none are configured.
+    pub jwt: JwtValidator,
     pub forwarder: Forwarder,
     pub identity: Identity,
     pub expect: Expectations,
@@ -38,12 +42,21 @@ impl State {
         metrics: &Arc<Metrics>,
         health: &Arc<Health>,
     ) -> Result<State, BuildError> {
-        let introspector = Arc::new(Introspector::new(
-            &config.introspection,
-            previous.map(|p| &*p.introspector),
-            metrics.clone(),
-            health.clone(),
-        )?);
+        let introspector = match &config.introspection {
+            Some(introspection) => Some(Arc::new(Introspector::new(
+                introspection,
+                previous.and_then(|p| p.introspector.as_deref()),
+                metrics.clone(),
+                health.clone(),
+            )?)),
+            None => None,
+        };
+        let jwt = JwtValidator::new(
+            &config.jwt,
+            &config.cache(),
+            previous.map(|p| &p.jwt),
+            metrics,
+        )?;
         let forwarder = Forwarder::new(&config.upstream, config.listen.trust_forwarded_headers)?;
         let mut counters: Vec<RouteCounters> = config
             .routes
@@ -55,15 +68,38 @@ impl State {
         Ok(State {
             identity: Identity::new(&config.identity),
             expect: Expectations {
-                issuer: config.introspection.expected_issuer.clone(),
-                audience: config.introspection.expected_audience.clone(),
+                issuer: config
+                    .introspection
+                    .as_ref()
+                    .and_then(|i| i.expected_issuer.clone()),
+                audience: config
+                    .introspection
+                    .as_ref()
+                    .and_then(|i| i.expected_audience.clone()),
             },
             metrics: metrics.clone(),
             introspector,
+            jwt,
             forwarder,
             counters,
             config,
         })
+    }
+
+    /// Evicts cached introspection answers and validated JWTs (SPEC §5).
+    pub fn purge(&self, purge: &Purge) {
+        if let Some(introspector) = &self.introspector {
+            introspector.purge(purge);
+        }
+        self.jwt.purge(purge);
+    }
+
+    /// Entries in the introspection cache (0 without `[introspection]`).
+    pub async fn cache_entries(&self) -> u64 {
+        match &self.introspector {
+            Some(introspector) => introspector.entry_count().await,
+            None => 0,
+        }
     }
 
     /// The `requests_total` handles for a route index, or `none`.

@@ -23,9 +23,13 @@ pub struct File {
     pub listen: Option<Listen>,
     pub admin: Option<Admin>,
     pub upstream: Upstream,
-    pub introspection: Spanned<Introspection>,
+    /// Optional when `[[jwt]]` is set; at least one of the two is required.
+    pub introspection: Option<Spanned<Introspection>>,
     pub token: Option<Token>,
     pub identity: Option<Identity>,
+    /// `[[jwt]]`, one table per trusted issuer (SPEC §8).
+    #[serde(default)]
+    pub jwt: Vec<Spanned<Jwt>>,
     /// `[[route]]`, in file order; `route[0]` is the first.
     #[serde(default)]
     pub route: Vec<Spanned<Route>>,
@@ -138,6 +142,25 @@ pub struct Route {
     pub owner: Option<Spanned<Owner>>,
     /// Field path → scope, in file order.
     pub fields: Option<Spanned<Ordered<FieldPath, Scope>>>,
+    /// Also introspect JWTs on this route (revocation); needs `[introspection]`.
+    pub introspect: Option<Spanned<bool>>,
+}
+
+/// One `[[jwt]]` table: a trusted issuer of JWT access tokens (RFC 9068).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jwt {
+    pub issuer: NonEmpty,
+    pub audience: Option<NonEmpty>,
+    pub jwks_uri: Option<Spanned<EndpointUrl>>,
+    pub metadata_url: Option<Spanned<EndpointUrl>>,
+    pub algorithms: Option<Spanned<Vec<Spanned<NonEmpty>>>>,
+    pub typ: Option<Spanned<Vec<NonEmpty>>>,
+    pub scope_claim: Option<NonEmpty>,
+    pub leeway: Option<DurationValue>,
+    pub jwks_refresh: Option<Timeout>,
+    pub timeout: Option<Timeout>,
+    pub ca_file: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 //! Defaults are applied here, from the `Default` impls in `config.rs`.
 
 mod describe;
+mod jwt;
 mod routes;
 
 #[cfg(test)]
@@ -23,6 +24,7 @@ use http::HeaderName;
 use toml::Spanned;
 
 pub(crate) use describe::describe;
+pub(crate) use jwt::normalize_typ;
 
 use super::error::{Problem, Source};
 use super::raw;
@@ -49,6 +51,8 @@ struct Checker<'a> {
     dir: &'a Path,
     problems: Vec<Problem>,
     warnings: Vec<String>,
+    /// Whether `[introspection]` is configured (route `introspect = true` needs it).
+    has_introspection: bool,
 }
 
 /// Parses and validates `text`, read from `path`.
@@ -65,11 +69,20 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
         dir: path.parent().unwrap_or(Path::new("")),
         problems: Vec::new(),
         warnings: Vec::new(),
+        has_introspection: raw.introspection.is_some(),
     };
     let listen = cx.listen(raw.listen);
     let admin = cx.admin(raw.admin, &listen);
     let upstream = cx.upstream(raw.upstream);
-    let introspection = cx.introspection(raw.introspection);
+    if raw.introspection.is_none() && raw.jwt.is_empty() {
+        cx.error(
+            None,
+            "introspection",
+            "missing table [introspection]; expected [introspection], one or more [[jwt]] tables, or both",
+        );
+    }
+    let introspection = raw.introspection.map(|i| cx.introspection(i));
+    let jwt = jwt::compile(&mut cx, raw.jwt);
     let token = cx.token(raw.token);
     let identity = cx.identity(raw.identity);
     let routes = routes::compile(&mut cx, raw.route);
@@ -85,6 +98,7 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
         admin,
         upstream,
         introspection,
+        jwt,
         token,
         identity,
         routes,

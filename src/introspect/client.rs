@@ -153,6 +153,18 @@ pub fn parse_answer(bytes: &[u8]) -> Result<TokenInfo, IntrospectError> {
     TokenInfo::from_claims(map).map_err(|e| IntrospectError::Unparseable(e.to_string()))
 }
 
+/// One JSON object with no duplicate keys at any depth (JWT headers and claims too:
+/// `{"aud":"x","aud":"ours"}` must not pass by whichever copy a parser keeps).
+pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    match value {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
 /// A `serde_json::Value` seed that refuses duplicate object keys (a JSON parser that
 /// keeps the last one would let `{"active":false,"active":true}` through).
 struct StrictValue;

@@ -67,6 +67,7 @@ fn compile_one(cx: &mut Checker<'_>, index: usize, route: Spanned<raw::Route>) -
             ("scopes_any", raw.scopes_any.as_ref().map(Spanned::span)),
             ("owner", raw.owner.as_ref().map(Spanned::span)),
             ("fields", raw.fields.as_ref().map(Spanned::span)),
+            ("introspect", raw.introspect.as_ref().map(Spanned::span)),
         ];
         for (key, span) in conflicts {
             if let Some(span) = span {
@@ -149,7 +150,18 @@ fn compile_one(cx: &mut Checker<'_>, index: usize, route: Spanned<raw::Route>) -
             .ok()
     });
 
-    Route::new(
+    let introspect = match raw.introspect {
+        Some(flag) if *flag.get_ref() => {
+            if !cx.has_introspection {
+                let message = "needs [introspection]: a JWT on this route is also checked at the introspection endpoint; add [introspection] or remove this key";
+                cx.error(Some(flag.span()), at("introspect"), message);
+            }
+            true
+        }
+        _ => false,
+    };
+
+    let mut route = Route::new(
         pattern,
         methods,
         public,
@@ -157,7 +169,9 @@ fn compile_one(cx: &mut Checker<'_>, index: usize, route: Spanned<raw::Route>) -
         ScopeSet::from_vec(scopes_any.1),
         owner,
         fields,
-    )
+    );
+    route.introspect = introspect;
+    route
 }
 
 fn methods(

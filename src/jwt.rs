@@ -1,0 +1,474 @@
+//! JWT access tokens (RFC 9068) validated locally (SPEC §8).
+//!
+//! [`JwtValidator::validate`] sorts a token first: three dot-separated parts whose
+//! header is a JSON object with `alg`, and whose unverified `iss` names a `[[jwt]]`
+//! table, is validated here; anything else is [`Verdict::NotJwt`] and goes to
+//! introspection. Validation never trusts the token to pick its own verification:
+//!
+//! 1. header: `alg` in the issuer's `algorithms` (never `none` or HS*, config refuses
+//!    them), `typ` accepted, no `crit`; `jku`, `x5u`, `jwk`, `x5c` are never read;
+//! 2. keys only from the configured JWKS, by `kid` (else every key of the `alg`'s type
+//!    and curve), never a key whose `use`, `key_ops` or `alg` says otherwise
+//!    ([`keys`]); an unknown `kid` causes one early re-fetch per 30 s per issuer;
+//! 3. the signature, by `jsonwebtoken::crypto::verify` (ring);
+//! 4. the claims: `iss`, `aud`, `exp` (required), `nbf`, `iat`, with `leeway`.
+//!
+//! A validated token is cached like an introspection answer (keyed by a SHA-256
+//! digest, for `min(ttl, exp − now)`); a hit skips steps 1–3, never step 4.
+
+pub mod fetch;
+pub mod keys;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use self::fetch::{FetchError, Fetcher};
+use self::keys::KeySet;
+use crate::config::{CacheConfig, JwksSource, JwtConfig};
+use crate::introspect::cache::{self, AnswerCache, Entry, Keyer};
+use crate::introspect::{Purge, TokenInfo};
+use crate::metrics::Metrics;
+use crate::rejection::TokenProblem;
+
+/// At most one early (unknown `kid`) re-fetch per issuer this often (SPEC §8).
+pub const EARLY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// While a fetch fails, the next is tried after this (or `jwks_refresh`, if shorter).
+const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+/// A header or payload larger than this is not a JWT anyone issues.
+const MAX_PART_BYTES: usize = 64 * 1024;
+
+/// The outcome of local validation.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Not a JWT of a configured issuer: introspect it (or refuse it without
+    /// `[introspection]`).
+    NotJwt,
+    Valid(Arc<TokenInfo>),
+    Invalid(TokenProblem),
+    /// The issuer has never had a usable key set: 503, fail closed.
+    Unavailable,
+}
+
+/// Every `[[jwt]]` issuer and the cache of validated tokens.
+pub struct JwtValidator {
+    issuers: Vec<Arc<Issuer>>,
+    cache: AnswerCache,
+    cache_config: CacheConfig,
+    keyer: Keyer,
+    metrics: Arc<Metrics>,
+}
+
+/// One trusted issuer: its config and its last good key set.
+pub struct Issuer {
+    config: JwtConfig,
+    keys: ArcSwapOption<KeySet>,
+    fetcher: Fetcher,
+    /// One fetch at a time; waiters then read the set it stored.
+    fetch_lock: tokio::sync::Mutex<()>,
+    last_early: Mutex<Option<Instant>>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for JwtValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let issuers: Vec<_> = self.issuers.iter().map(|i| &i.config.issuer).collect();
+        f.debug_struct("JwtValidator")
+            .field("issuers", &issuers)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl JwtValidator ===
+
+impl JwtValidator {
+    /// Builds the validator. Issuers whose table is unchanged from `previous` are kept
+    /// with their key sets and refresh tasks (SPEC §7 reload); new ones start fetching
+    /// at once when a tokio runtime is running (else on their first token).
+    pub fn new(
+        configs: &[JwtConfig],
+        cache_config: &CacheConfig,
+        previous: Option<&JwtValidator>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Self, crate::tls::TlsError> {
+        let mut issuers = Vec::with_capacity(configs.len());
+        for config in configs {
+            let kept = previous
+                .and_then(|p| p.issuers.iter().find(|i| i.config == *config))
+                .cloned();
+            let issuer = match kept {
+                Some(issuer) => issuer,
+                None => {
+                    let issuer = Arc::new(Issuer {
+                        fetcher: Fetcher::new(config.ca_file.as_deref(), config.timeout)?,
+                        config: config.clone(),
+                        keys: ArcSwapOption::empty(),
+                        fetch_lock: tokio::sync::Mutex::new(()),
+                        last_early: Mutex::new(None),
+                        metrics: metrics.clone(),
+                    });
+                    spawn_refresh(&issuer);
+                    issuer
+                }
+            };
+            issuers.push(issuer);
+        }
+        // Validated tokens are only reused when every issuer and the cache settings are
+        // unchanged: a changed key source must not keep tokens verified by old keys.
+        let same = previous.filter(|p| {
+            p.cache_config == *cache_config
+                && p.issuers.len() == issuers.len()
+                && p.issuers.iter().zip(&issuers).all(|(a, b)| Arc::ptr_eq(a, b))
+        });
+        let cache = match same {
+            Some(p) => p.cache.clone(),
+            None => cache::build(cache_config.max_entries),
+        };
+        Ok(Self {
+            issuers,
+            cache,
+            cache_config: cache_config.clone(),
+            keyer: Keyer::new("jwt", ""),
+            metrics: metrics.clone(),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.issuers.is_empty()
+    }
+
+    /// SPEC §6: not ready while some issuer has never had a usable key set.
+    pub fn is_ready(&self) -> bool {
+        self.issuers.iter().all(|i| i.keys.load().is_some())
+    }
+
+    /// Validates `token` if it is a JWT of a configured issuer.
+    pub async fn validate(&self, token: &[u8], now: i64) -> Verdict {
+        if self.issuers.is_empty() || token.iter().filter(|b| **b == b'.').count() != 2 {
+            return Verdict::NotJwt;
+        }
+        let key = self.keyer.digest(token);
+        if let Some(entry) = self.cache.get(&key).await {
+            if let Some(issuer) = self.issuer(entry.info.str_claim("iss")) {
+                let result = issuer.check_claims(&entry.info, now);
+                return self.count(result
+                    .map(|()| entry.info.clone())
+                    .map_err(Failure::Invalid));
+            }
+        }
+        let Ok(text) = std::str::from_utf8(token) else {
+            return Verdict::NotJwt;
+        };
+        let Some(jwt) = Parsed::split(text) else {
+            return Verdict::NotJwt;
+        };
+        let Some(issuer) = self.issuer(jwt.claims.get("iss").and_then(Value::as_str)) else {
+            return Verdict::NotJwt;
+        };
+        let verdict = match issuer.verify(jwt, now).await {
+            Ok(info) => {
+                let info = Arc::new(info);
+                let entry = Entry::new(info.clone(), token, &self.cache_config, Duration::ZERO);
+                self.cache.insert(key, Arc::new(entry)).await;
+                Ok(info)
+            }
+            Err(failure) => Err(failure),
+        };
+        self.count(verdict)
+    }
+
+    fn count(&self, result: Result<Arc<TokenInfo>, Failure>) -> Verdict {
+        let (index, verdict) = match result {
+            Ok(info) => (0, Verdict::Valid(info)),
+            Err(Failure::Invalid(problem)) => (1, Verdict::Invalid(problem)),
+            Err(Failure::Unavailable) => (2, Verdict::Unavailable),
+        };
+        self.metrics.jwt_validations[index].inc();
+        verdict
+    }
+
+    fn issuer(&self, iss: Option<&str>) -> Option<&Arc<Issuer>> {
+        let iss = iss?;
+        self.issuers.iter().find(|i| i.config.issuer == iss)
+    }
+
+    /// Evicts matching validated tokens at once (SPEC §5 `POST /cache/purge`).
+    pub fn purge(&self, purge: &Purge) {
+        if *purge == Purge::All {
+            self.cache.invalidate_all();
+        } else {
+            let purge = purge.clone();
+            // Only fails when closures are unsupported, which `cache::build` enables.
+            let _ = self
+                .cache
+                .invalidate_entries_if(move |_, entry| entry.matches(&purge));
+        }
+    }
+}
+
+/// Keeps an issuer's key set fresh every `jwks_refresh` (sooner while fetches fail);
+/// ends when the issuer is dropped (a reload that removed or changed it).
+fn spawn_refresh(issuer: &Arc<Issuer>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(issuer);
+    runtime.spawn(async move {
+        loop {
+            let Some(issuer) = weak.upgrade() else { break };
+            let ok = {
+                let _one = issuer.fetch_lock.lock().await;
+                issuer.refresh().await
+            };
+            let every = issuer.config.jwks_refresh;
+            drop(issuer);
+            let wait = if ok { every } else { every.min(RETRY_INTERVAL) };
+            tokio::time::sleep(wait).await;
+        }
+    });
+}
+
+/// Why a JWT of a configured issuer was not accepted.
+#[derive(Debug)]
+enum Failure {
+    Invalid(TokenProblem),
+    Unavailable,
+}
+
+impl From<TokenProblem> for Failure {
+    fn from(problem: TokenProblem) -> Self {
+        Failure::Invalid(problem)
+    }
+}
+
+/// A JWS compact serialization, split and decoded but not verified.
+struct Parsed<'t> {
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    /// `header.payload`, the signing input.
+    signing_input: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Parsed<'t> {
+    /// SPEC §8 "Which validator": three parts, the first a JSON object with `alg`.
+    fn split(token: &'t str) -> Option<Self> {
+        let (signing_input, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signing_input.split_once('.')?;
+        let header = decode_object(header)?;
+        if !header.contains_key("alg") {
+            return None;
+        }
+        let claims = decode_object(payload)?;
+        Some(Self {
+            header,
+            claims,
+            signing_input,
+            signature,
+        })
+    }
+}
+
+fn decode_object(part: &str) -> Option<Map<String, Value>> {
+    if part.len() > MAX_PART_BYTES {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    crate::introspect::client::parse_object(&bytes)
+}
+
+// === impl Issuer ===
+
+impl Issuer {
+    async fn verify(&self, jwt: Parsed<'_>, now: i64) -> Result<TokenInfo, Failure> {
+        // 1. Header, before any key is looked at.
+        let alg_name = jwt.header.get("alg").and_then(Value::as_str);
+        let alg = alg_name
+            .and_then(keys::algorithm)
+            .filter(|a| self.config.algorithms.contains(a))
+            .ok_or(TokenProblem::Unverified)?;
+        let alg_name = alg_name.unwrap_or_default();
+        let typ = jwt.header.get("typ").and_then(Value::as_str);
+        let typ_ok = typ.is_some_and(|t| {
+            self.config
+                .typ
+                .contains(&crate::config::validate::normalize_typ(t))
+        });
+        if !typ_ok || jwt.header.contains_key("crit") {
+            return Err(TokenProblem::Unverified.into());
+        }
+        let kid = match jwt.header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.as_str()),
+            Some(_) => return Err(TokenProblem::Unverified.into()),
+        };
+
+        // 2. Keys from the configured JWKS only.
+        let mut set = self.keys.load_full();
+        let known = |set: &Option<Arc<KeySet>>| match (set, kid) {
+            (None, _) => false,
+            (Some(set), Some(kid)) => set.has_kid(kid),
+            (Some(_), None) => true,
+        };
+        if !known(&set) {
+            self.early_refresh().await;
+            set = self.keys.load_full();
+        }
+        let Some(set) = set else {
+            return Err(Failure::Unavailable);
+        };
+
+        // 3. The signature, by any candidate key.
+        let verified = set.candidates(kid, alg, alg_name).any(|key| {
+            jsonwebtoken::crypto::verify(
+                jwt.signature,
+                jwt.signing_input.as_bytes(),
+                &key.decoding,
+                alg,
+            )
+            .unwrap_or(false)
+        });
+        if !verified {
+            return Err(TokenProblem::Unverified.into());
+        }
+
+        // 4. Claims, then the answer the rest of the pipeline reads.
+        let info = self.token_info(jwt.claims)?;
+        self.check_claims(&info, now)?;
+        Ok(info)
+    }
+
+    /// The claims as an introspection-style answer: `active`, `scope` from
+    /// `scope_claim` (a string or an array of strings), `client_id` else `azp`.
+    fn token_info(&self, mut claims: Map<String, Value>) -> Result<TokenInfo, TokenProblem> {
+        let scope = match claims.get(&self.config.scope_claim) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Array(list)) => {
+                let mut scopes = Vec::with_capacity(list.len());
+                for item in list {
+                    scopes.push(item.as_str().ok_or(TokenProblem::Malformed)?);
+                }
+                Some(scopes.join(" "))
+            }
+            Some(_) => return Err(TokenProblem::Malformed),
+        };
+        claims.remove("scope");
+        if let Some(scope) = scope {
+            claims.insert("scope".into(), Value::String(scope));
+        }
+        if !claims.contains_key("client_id") {
+            if let Some(azp) = claims.get("azp").cloned() {
+                claims.insert("client_id".into(), azp);
+            }
+        }
+        claims.insert("active".into(), Value::Bool(true));
+        TokenInfo::from_claims(claims).map_err(|_| TokenProblem::Malformed)
+    }
+
+    /// SPEC §8 "Claims", on every request (cache hits too).
+    fn check_claims(&self, info: &TokenInfo, now: i64) -> Result<(), TokenProblem> {
+        let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(i64::MAX);
+        if info.str_claim("iss") != Some(self.config.issuer.as_str()) {
+            return Err(TokenProblem::WrongIssuer);
+        }
+        let audience = self.config.audience.as_str();
+        let aud_ok = match info.claim("aud") {
+            Some(Value::String(a)) => a == audience,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(TokenProblem::WrongAudience);
+        }
+        let exp = numeric(info.claim("exp")).ok_or(TokenProblem::Malformed)?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(TokenProblem::Expired);
+        }
+        for name in ["nbf", "iat"] {
+            match info.claim(name) {
+                None => {}
+                Some(value) => {
+                    let at = numeric(Some(value)).ok_or(TokenProblem::Malformed)?;
+                    if at > now.saturating_add(leeway) {
+                        return Err(TokenProblem::NotYetValid);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An unknown `kid` (or no key set yet): one re-fetch, at most once per 30 s.
+    async fn early_refresh(&self) {
+        let _one = self.fetch_lock.lock().await;
+        {
+            let Ok(mut last) = self.last_early.lock() else {
+                return;
+            };
+            if last.is_some_and(|t| t.elapsed() < EARLY_REFETCH_INTERVAL) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.refresh().await;
+    }
+
+    /// One fetch; a failure keeps the last good set.
+    async fn refresh(&self) -> bool {
+        match self.fetch().await {
+            Ok(set) => {
+                tracing::debug!(issuer = %self.config.issuer, keys = set.len(), "JWKS fetched");
+                self.keys.store(Some(Arc::new(set)));
+                self.metrics.jwks_fetches[0].inc();
+                true
+            }
+            Err(error) => {
+                let kept = self.keys.load().is_some();
+                tracing::warn!(issuer = %self.config.issuer, error = %error, last_good_set_kept = kept, "JWKS fetch failed");
+                self.metrics.jwks_fetches[1].inc();
+                false
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, FetchError> {
+        let jwks_uri = match &self.config.keys {
+            JwksSource::JwksUri(uri) => uri.clone(),
+            JwksSource::Metadata(url) => {
+                let doc = self.fetcher.get_json(url).await?;
+                if doc.get("issuer").and_then(Value::as_str) != Some(self.config.issuer.as_str())
+                {
+                    return Err(FetchError::Invalid(
+                        "the metadata's issuer differs from the configured issuer",
+                    ));
+                }
+                doc.get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .and_then(|u| u.parse::<http::Uri>().ok())
+                    .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
+                    .filter(|u| u.authority().is_some())
+                    .ok_or(FetchError::Invalid(
+                        "the metadata has no http(s) jwks_uri",
+                    ))?
+            }
+        };
+        let doc = self.fetcher.get_json(&jwks_uri).await?;
+        KeySet::parse(&Value::Object(doc)).map_err(FetchError::Invalid)
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): seconds, possibly fractional.
+fn numeric(value: Option<&Value>) -> Option<i64> {
+    let n = value?.as_number()?;
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| f.floor() as i64)
+    })
+}
