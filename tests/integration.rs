@@ -23,6 +23,7 @@ mod it {
     mod http2;
     mod identity_headers;
     mod introspection;
+    mod jwt;
     mod limits;
     mod logs;
     mod path_safety;

@@ -37,6 +37,8 @@ pub struct Route {
     pub scopes_any: Vec<String>,
     pub owner: Option<(String, String)>,
     pub fields: Vec<(String, String)>,
+    /// `introspect = true` (SPEC §8).
+    pub introspect: bool,
 }
 
 impl Route {
@@ -68,6 +70,10 @@ impl Route {
         self.owner = Some((param.to_string(), claim.to_string()));
         self
     }
+    pub fn introspect(mut self) -> Self {
+        self.introspect = true;
+        self
+    }
     pub fn field(mut self, path: &str, scope: &str) -> Self {
         self.fields.push((path.to_string(), scope.to_string()));
         self
@@ -87,6 +93,9 @@ impl Route {
         }
         if !self.scopes_any.is_empty() {
             let _ = writeln!(out, "scopes_any = {}", list(&self.scopes_any));
+        }
+        if self.introspect {
+            out.push_str("introspect = true\n");
         }
         if let Some((p, c)) = &self.owner {
             let _ = writeln!(out, "owner = {{ param = {}, claim = {} }}", q(p), q(c));
@@ -117,6 +126,10 @@ pub struct TestConfig {
     pub claims: Vec<(String, String)>,
     pub routes: Vec<Route>,
     pub extra: String,
+    /// Leave `[introspection]` out (JWT-only, SPEC §8).
+    pub no_introspection: bool,
+    /// Start without waiting for `/readyz` = 200 (a 503 is accepted too).
+    pub skip_ready: bool,
 }
 
 impl Default for TestConfig {
@@ -150,6 +163,8 @@ impl TestConfig {
             claims: Vec::new(),
             routes: Vec::new(),
             extra: String::new(),
+            no_introspection: false,
+            skip_ready: false,
         }
     }
 
@@ -273,23 +288,25 @@ impl TestConfig {
         for (k, v) in &self.upstream {
             let _ = writeln!(out, "{k} = {v}");
         }
-        let _ = writeln!(
-            out,
-            "\n[introspection]\nendpoint = {}",
-            q(self.endpoint.as_deref().unwrap_or(&auth.endpoint()))
-        );
-        match &self.secret_inline_env {
-            Some(name) => {
-                let _ = writeln!(out, "client_secret_env = {}", q(name));
+        if !self.no_introspection {
+            let _ = writeln!(
+                out,
+                "\n[introspection]\nendpoint = {}",
+                q(self.endpoint.as_deref().unwrap_or(&auth.endpoint()))
+            );
+            match &self.secret_inline_env {
+                Some(name) => {
+                    let _ = writeln!(out, "client_secret_env = {}", q(name));
+                }
+                None => out.push_str("client_secret_file = \"client-secret\"\n"),
             }
-            None => out.push_str("client_secret_file = \"client-secret\"\n"),
-        }
-        for (k, v) in &self.introspection {
-            let _ = writeln!(out, "{k} = {v}");
-        }
-        out.push_str("\n[introspection.cache]\n");
-        for (k, v) in &self.cache {
-            let _ = writeln!(out, "{k} = {v}");
+            for (k, v) in &self.introspection {
+                let _ = writeln!(out, "{k} = {v}");
+            }
+            out.push_str("\n[introspection.cache]\n");
+            for (k, v) in &self.cache {
+                let _ = writeln!(out, "{k} = {v}");
+            }
         }
         if !self.token.is_empty() {
             out.push_str("\n[token]\n");

@@ -8,6 +8,7 @@
 
 pub mod auth_server;
 pub mod config;
+pub mod jwks;
 pub mod oidc;
 pub mod upstream;
 
@@ -143,7 +144,7 @@ impl Harness {
                 tokio::time::timeout(Duration::from_secs(2), h.admin_get("/readyz").try_send())
                     .await
             {
-                if matches!(r, Ok(ref r) if r.status == 200) {
+                if matches!(r, Ok(ref r) if r.status == 200 || (h.config.skip_ready && r.status == 503)) {
                     break;
                 }
             }
