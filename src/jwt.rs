@@ -123,7 +123,10 @@ impl JwtValidator {
         let same = previous.filter(|p| {
             p.cache_config == *cache_config
                 && p.issuers.len() == issuers.len()
-                && p.issuers.iter().zip(&issuers).all(|(a, b)| Arc::ptr_eq(a, b))
+                && p.issuers
+                    .iter()
+                    .zip(&issuers)
+                    .all(|(a, b)| Arc::ptr_eq(a, b))
         });
         let cache = match same {
             Some(p) => p.cache.clone(),
@@ -156,9 +159,11 @@ impl JwtValidator {
         if let Some(entry) = self.cache.get(&key).await {
             if let Some(issuer) = self.issuer(entry.info.str_claim("iss")) {
                 let result = issuer.check_claims(&entry.info, now);
-                return self.count(result
-                    .map(|()| entry.info.clone())
-                    .map_err(Failure::Invalid));
+                return self.count(
+                    result
+                        .map(|()| entry.info.clone())
+                        .map_err(Failure::Invalid),
+                );
             }
         }
         let Ok(text) = std::str::from_utf8(token) else {
@@ -442,8 +447,7 @@ impl Issuer {
             JwksSource::JwksUri(uri) => uri.clone(),
             JwksSource::Metadata(url) => {
                 let doc = self.fetcher.get_json(url).await?;
-                if doc.get("issuer").and_then(Value::as_str) != Some(self.config.issuer.as_str())
-                {
+                if doc.get("issuer").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
                     return Err(FetchError::Invalid(
                         "the metadata's issuer differs from the configured issuer",
                     ));
@@ -453,9 +457,7 @@ impl Issuer {
                     .and_then(|u| u.parse::<http::Uri>().ok())
                     .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
                     .filter(|u| u.authority().is_some())
-                    .ok_or(FetchError::Invalid(
-                        "the metadata has no http(s) jwks_uri",
-                    ))?
+                    .ok_or(FetchError::Invalid("the metadata has no http(s) jwks_uri"))?
             }
         };
         let doc = self.fetcher.get_json(&jwks_uri).await?;

@@ -72,7 +72,7 @@ fn minimal_config_gets_documented_defaults() {
     assert!(!config.upstream.preserve_host);
     assert_eq!(config.upstream.ca_file, None);
     assert_eq!(config.upstream.max_filtered_body, 1 << 20);
-    let intro = &config.introspection;
+    let intro = config.introspection.as_ref().unwrap();
     assert_eq!(intro.endpoint, "http://127.0.0.1:4000/introspect");
     assert_eq!(intro.client_id, "scopegate");
     assert_eq!(
@@ -154,16 +154,16 @@ tenant = "X-Tenant"
     assert_eq!(config.upstream.url.path(), "/v1");
     assert_eq!(config.upstream.max_filtered_body, 2_000_000);
     assert_eq!(
-        config.introspection.auth_method,
+        config.introspection.as_ref().unwrap().auth_method,
         AuthMethod::ClientSecretPost
     );
-    assert_eq!(config.introspection.timeout, Duration::from_millis(250));
+    assert_eq!(config.introspection.as_ref().unwrap().timeout, Duration::from_millis(250));
     assert_eq!(
-        config.introspection.expected_issuer.as_deref(),
+        config.introspection.as_ref().unwrap().expected_issuer.as_deref(),
         Some("https://as.example.com")
     );
     assert_eq!(
-        config.introspection.cache.stale_if_error,
+        config.introspection.as_ref().unwrap().cache.stale_if_error,
         Duration::from_secs(90)
     );
     assert_eq!(
@@ -194,7 +194,7 @@ fn reference_config_loads_and_describes_its_routes() {
         return;
     }
     let config = Config::load(Path::new(FILE)).unwrap();
-    assert_eq!(config.introspection.client_secret.expose(), "change-me");
+    assert_eq!(config.introspection.as_ref().unwrap().client_secret.expose(), "change-me");
     assert_eq!(config.routes.routes().len(), 4);
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     assert_eq!(
@@ -287,7 +287,7 @@ fn secret_file_is_read_relative_to_the_config_and_trimmed() {
     );
     std::fs::write(&config_path, &text).unwrap();
     let config = Config::load(&config_path).unwrap();
-    assert_eq!(config.introspection.client_secret.expose(), "s3cr3t-value");
+    assert_eq!(config.introspection.as_ref().unwrap().client_secret.expose(), "s3cr3t-value");
     assert!(!format!("{config:?}").contains("s3cr3t-value"));
 }
 

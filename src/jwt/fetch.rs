@@ -40,7 +40,10 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(ca_file: Option<&std::path::Path>, timeout: Duration) -> Result<Self, crate::tls::TlsError> {
+    pub fn new(
+        ca_file: Option<&std::path::Path>,
+        timeout: Duration,
+    ) -> Result<Self, crate::tls::TlsError> {
         let tls = crate::tls::client_config(ca_file)?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)

@@ -226,6 +226,9 @@ mod tests {
         assert!(set.has_kid("a"));
         assert_eq!(set.candidates(None, Algorithm::EdDSA, "EdDSA").count(), 1);
         assert_eq!(set.candidates(None, Algorithm::ES256, "ES256").count(), 0);
-        assert_eq!(set.candidates(Some("b"), Algorithm::EdDSA, "EdDSA").count(), 0);
+        assert_eq!(
+            set.candidates(Some("b"), Algorithm::EdDSA, "EdDSA").count(),
+            0
+        );
     }
 }

@@ -57,14 +57,20 @@ async fn rs256_ps256_es256_eddsa_tokens_are_valid_and_feed_the_same_pipeline() {
         assert_eq!(seen.header("x-auth-subject"), Some(sub.as_str()));
         assert_eq!(seen.header("x-auth-client-id"), Some("app-1"));
         assert_eq!(seen.header("x-auth-scope"), Some("read other"));
-        assert!(seen.header("authorization").is_none(), "token not forwarded");
+        assert!(
+            seen.header("authorization").is_none(),
+            "token not forwarded"
+        );
     }
     // Scopes are enforced on JWTs exactly as on introspection answers.
     let r = get(&h, &es.token(&claims("bob", "other"))).await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(h.auth_server.calls(), 0, "JWTs never go to introspection");
     let m = h.metrics().await;
-    assert_eq!(m.value("scopegate_jwt_validations_total", &[("result", "valid")]), 5.0);
+    assert_eq!(
+        m.value("scopegate_jwt_validations_total", &[("result", "valid")]),
+        5.0
+    );
     assert!(m.value("scopegate_jwks_fetches_total", &[("result", "ok")]) >= 1.0);
     assert_eq!(server.fetches(), 1, "one fetch at start, none per token");
 }
@@ -128,7 +134,10 @@ async fn attack_hs256_signed_with_the_rsa_public_key_key_confusion() {
         }
     }
     // RS256 by the key itself passes, so the refusals above are about the algorithm.
-    assert_eq!(get(&h, &rsa.token(&claims("alice", "read"))).await.status, 200);
+    assert_eq!(
+        get(&h, &rsa.token(&claims("alice", "read"))).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -170,11 +179,21 @@ async fn attack_unknown_kid_flood_fetches_the_jwks_at_most_once_per_30s() {
         let r = get(&h, &signer.token(&claims("mallory", "read"))).await;
         r.assert_invalid_token();
     }
-    assert_eq!(server.fetches(), 2, "start + one early re-fetch, not one per kid");
+    assert_eq!(
+        server.fetches(),
+        2,
+        "start + one early re-fetch, not one per kid"
+    );
     // The set is still in use.
-    assert_eq!(get(&h, &good.token(&claims("alice", "read"))).await.status, 200);
+    assert_eq!(
+        get(&h, &good.token(&claims("alice", "read"))).await.status,
+        200
+    );
     let m = h.metrics().await;
-    assert_eq!(m.value("scopegate_jwt_validations_total", &[("result", "invalid")]), 40.0);
+    assert_eq!(
+        m.value("scopegate_jwt_validations_total", &[("result", "invalid")]),
+        40.0
+    );
 }
 
 #[tokio::test]
@@ -185,10 +204,15 @@ async fn attack_jwe_five_part_token_is_treated_as_opaque() {
     let jwe = format!("{}.a2V5.aXY.Y2lwaGVy.dGFn", jwks::b64json(&header));
     h.auth_server.token(&jwe, inactive());
     get(&h, &jwe).await.assert_invalid_token();
-    assert_eq!(h.auth_server.calls(), 1, "five parts: introspected, not parsed as a JWS");
+    assert_eq!(
+        h.auth_server.calls(),
+        1,
+        "five parts: introspected, not parsed as a JWS"
+    );
     // Active at the introspection endpoint, it is accepted like any opaque token.
     let jwe2 = format!("{}.a2V5.aXY.Y2lwaGVy.dGFo", jwks::b64json(&header));
-    h.auth_server.token(&jwe2, active().scope("read").sub("alice"));
+    h.auth_server
+        .token(&jwe2, active().scope("read").sub("alice"));
     assert_eq!(get(&h, &jwe2).await.status, 200);
 }
 
@@ -197,9 +221,14 @@ async fn attack_crit_header_fails_validation() {
     let es = Signer::es256("ec");
     let (h, _s) = start(vec![es.jwk.clone()], "").await;
     let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": "ec", "crit": ["exp"], "exp": 1});
-    get(&h, &es.sign(&header, &claims("alice", "read"))).await.assert_invalid_token();
-    let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": "ec", "b64": false, "crit": ["b64"]});
-    get(&h, &es.sign(&header, &claims("alice", "read"))).await.assert_invalid_token();
+    get(&h, &es.sign(&header, &claims("alice", "read")))
+        .await
+        .assert_invalid_token();
+    let header =
+        json!({"alg": "ES256", "typ": "at+jwt", "kid": "ec", "b64": false, "crit": ["b64"]});
+    get(&h, &es.sign(&header, &claims("alice", "read")))
+        .await
+        .assert_invalid_token();
 }
 
 #[tokio::test]
@@ -217,7 +246,12 @@ async fn attack_id_token_presented_as_access_token_wrong_typ() {
     }
     // RFC 9068 §2.1: "application/" prefix and case are ignored.
     let header = json!({"alg": "ES256", "kid": "ec", "typ": "application/AT+JWT"});
-    assert_eq!(get(&h, &es.sign(&header, &claims("alice", "read"))).await.status, 200);
+    assert_eq!(
+        get(&h, &es.sign(&header, &claims("alice", "read")))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -257,7 +291,13 @@ async fn expired_future_nbf_and_future_iat_at_and_beyond_leeway() {
         let mut c = claims(&format!("u-{claim}-{at}"), "read");
         c[claim] = json!(at);
         let r = get(&h, &es.token(&c)).await;
-        assert_eq!(r.status, status, "{claim} = now{:+}: {}", at - now, r.text());
+        assert_eq!(
+            r.status,
+            status,
+            "{claim} = now{:+}: {}",
+            at - now,
+            r.text()
+        );
         if status == 401 {
             r.assert_invalid_token();
         }
@@ -303,7 +343,10 @@ async fn rsa_1024_key_in_the_set_is_ignored() {
     ))
     .unwrap();
     get(&h, token.trim()).await.assert_invalid_token();
-    assert_eq!(get(&h, &es.token(&claims("alice", "read"))).await.status, 200);
+    assert_eq!(
+        get(&h, &es.token(&claims("alice", "read"))).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -323,7 +366,9 @@ async fn key_with_use_enc_or_without_verify_op_or_other_alg_is_not_used() {
     good_jwk["key_ops"] = json!(["verify"]);
     let (h, _s) = start(vec![enc_jwk, ops_jwk, rsa_jwk, good_jwk], "").await;
     for signer in [&enc, &ops, &other_alg] {
-        get(&h, &signer.token(&claims("mallory", "read"))).await.assert_invalid_token();
+        get(&h, &signer.token(&claims("mallory", "read")))
+            .await
+            .assert_invalid_token();
     }
     // Without kid, each key of the matching type is tried: only usable ones.
     for signer in [&enc, &good] {
@@ -334,7 +379,9 @@ async fn key_with_use_enc_or_without_verify_op_or_other_alg_is_not_used() {
     }
     // alg must match the key type: ES256 header, RSA key id.
     let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": "rsa"});
-    get(&h, &good.sign(&header, &claims("x", "read"))).await.assert_invalid_token();
+    get(&h, &good.sign(&header, &claims("x", "read")))
+        .await
+        .assert_invalid_token();
 }
 
 #[tokio::test]
@@ -349,7 +396,9 @@ async fn algorithm_outside_the_allowlist_is_refused() {
     let h = Harness::start(routes().extra(&table)).await;
     // Default algorithms: RS256 and ES256.
     assert_eq!(get(&h, &es.token(&claims("a", "read"))).await.status, 200);
-    get(&h, &rsa.token(&claims("a", "read"))).await.assert_invalid_token();
+    get(&h, &rsa.token(&claims("a", "read")))
+        .await
+        .assert_invalid_token();
     let rs = Signer::rsa(Algorithm::RS256, "rsa");
     assert_eq!(get(&h, &rs.token(&claims("a", "read"))).await.status, 200);
 }
@@ -357,7 +406,11 @@ async fn algorithm_outside_the_allowlist_is_refused() {
 #[tokio::test]
 async fn jwks_500_then_timeout_then_garbage_keeps_the_last_good_set_never_fails_open() {
     let es = Signer::es256("ec");
-    let (h, server) = start(vec![es.jwk.clone()], "jwks_refresh = \"1s\"\ntimeout = \"300ms\"").await;
+    let (h, server) = start(
+        vec![es.jwk.clone()],
+        "jwks_refresh = \"1s\"\ntimeout = \"300ms\"",
+    )
+    .await;
     assert_eq!(get(&h, &es.token(&claims("a0", "read"))).await.status, 200);
     let stranger = Signer::es256("stranger");
     for (i, mode) in [JwksMode::Status500, JwksMode::Hang, JwksMode::Garbage]
@@ -369,13 +422,18 @@ async fn jwks_500_then_timeout_then_garbage_keeps_the_last_good_set_never_fails_
         eventually("a failing refresh", || server.fetches() >= before + 2).await;
         let r = get(&h, &es.token(&claims(&format!("a{}", i + 1), "read"))).await;
         assert_eq!(r.status, 200, "{mode:?}: {}", r.text());
-        get(&h, &stranger.token(&claims("m", "read"))).await.assert_invalid_token();
+        get(&h, &stranger.token(&claims("m", "read")))
+            .await
+            .assert_invalid_token();
         let bogus = format!("{}x", es.token(&claims("m", "read")));
         get(&h, &bogus).await.assert_invalid_token();
     }
     let m = h.metrics().await;
     assert!(m.value("scopegate_jwks_fetches_total", &[("result", "error")]) >= 6.0);
-    assert!(h.admin_get("/readyz").send().await.status == 200, "had a good set: ready");
+    assert!(
+        h.admin_get("/readyz").send().await.status == 200,
+        "had a good set: ready"
+    );
 }
 
 #[tokio::test]
@@ -394,13 +452,19 @@ async fn key_rotation_new_kid_is_fetched_early() {
 async fn key_rotation_removed_key_is_refused_after_refresh() {
     let old = Signer::es256("2025");
     let new = Signer::ed25519("2026");
-    let (h, server) = start(vec![old.jwk.clone(), new.jwk.clone()], "jwks_refresh = \"1s\"").await;
+    let (h, server) = start(
+        vec![old.jwk.clone(), new.jwk.clone()],
+        "jwks_refresh = \"1s\"",
+    )
+    .await;
     assert_eq!(get(&h, &old.token(&claims("a", "read"))).await.status, 200);
     server.set_keys(vec![new.jwk.clone()]);
     let before = server.fetches();
-    eventually("a refresh", || server.fetches() >= before + 1).await;
+    eventually("a refresh", || server.fetches() > before).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    get(&h, &old.token(&claims("a2", "read"))).await.assert_invalid_token();
+    get(&h, &old.token(&claims("a2", "read")))
+        .await
+        .assert_invalid_token();
     assert_eq!(get(&h, &new.token(&claims("b", "read"))).await.status, 200);
 }
 
@@ -420,7 +484,10 @@ async fn no_usable_key_set_answers_503_and_readyz_503() {
     assert!(r.header("retry-after").is_some());
     assert!(h.upstream.requests().is_empty(), "fail closed");
     let m = h.metrics().await;
-    assert_eq!(m.value("scopegate_jwt_validations_total", &[("result", "error")]), 1.0);
+    assert_eq!(
+        m.value("scopegate_jwt_validations_total", &[("result", "error")]),
+        1.0
+    );
     // Once the set is usable, the next refresh makes the issuer ready.
     server.set_keys(vec![es.jwk.clone()]);
     let mut ok = false;
@@ -457,7 +524,11 @@ async fn metadata_url_discovery_and_its_issuer_must_match() {
     let h = Harness::start(config).await;
     assert_eq!(h.admin_get("/readyz").send().await.status, 503);
     assert_eq!(get(&h, &es.token(&claims("a", "read"))).await.status, 503);
-    assert_eq!(bad.fetches(), 0, "a JWKS of a mismatched issuer is never read");
+    assert_eq!(
+        bad.fetches(),
+        0,
+        "a JWKS of a mismatched issuer is never read"
+    );
 }
 
 #[tokio::test]
@@ -484,13 +555,18 @@ async fn introspect_true_route_needs_both_answers_identity_from_the_jwt() {
     assert_eq!(get(&h, &revoked).await.status, 200);
 
     let live = es.token(&claims("bob", "read"));
-    h.auth_server.token(&live, active().scope("read").sub("someone-else"));
+    h.auth_server
+        .token(&live, active().scope("read").sub("someone-else"));
     let calls = h.auth_server.calls();
     let r = h.get("/admin/x").bearer(&live).send().await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(h.auth_server.calls(), calls + 1);
     let seen = h.upstream.requests().pop().unwrap();
-    assert_eq!(seen.header("x-auth-subject"), Some("bob"), "identity from the JWT");
+    assert_eq!(
+        seen.header("x-auth-subject"),
+        Some("bob"),
+        "identity from the JWT"
+    );
 }
 
 #[tokio::test]
@@ -504,9 +580,16 @@ async fn reload_keeps_the_key_set_of_an_unchanged_issuer() {
         .extra(&jwks::table(&server, ""));
     h.rewrite_config(&config);
     h.signal("HUP");
-    h.wait_log("reload", |v| v.to_string().contains("configuration reloaded")).await;
+    h.wait_log("reload", |v| {
+        v.to_string().contains("configuration reloaded")
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = h.get("/more/x").bearer(&es.token(&claims("b", "read"))).send().await;
+    let r = h
+        .get("/more/x")
+        .bearer(&es.token(&claims("b", "read")))
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(server.fetches(), 1, "no re-fetch for an unchanged issuer");
 }
@@ -546,6 +629,10 @@ fn check_validates_jwt_tables_without_fetching() {
     .unwrap();
     let out = run_cli(&["check", "--config", path.to_str().unwrap()], &[], None);
     assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("jwt[0].algorithms[1]"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("jwt[0].algorithms[1]"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("route[0].introspect"), "{}", out.stderr);
 }

@@ -89,7 +89,10 @@ impl JwksServer {
     }
 
     pub fn metadata_url(&self) -> String {
-        format!("http://{}/.well-known/oauth-authorization-server", self.addr)
+        format!(
+            "http://{}/.well-known/oauth-authorization-server",
+            self.addr
+        )
     }
 
     pub fn set_keys(&self, keys: Vec<Value>) {

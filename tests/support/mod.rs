@@ -144,7 +144,8 @@ impl Harness {
                 tokio::time::timeout(Duration::from_secs(2), h.admin_get("/readyz").try_send())
                     .await
             {
-                if matches!(r, Ok(ref r) if r.status == 200 || (h.config.skip_ready && r.status == 503)) {
+                if matches!(r, Ok(ref r) if r.status == 200 || (h.config.skip_ready && r.status == 503))
+                {
                     break;
                 }
             }

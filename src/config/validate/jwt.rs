@@ -99,9 +99,17 @@ fn compile_one(cx: &mut Checker<'_>, index: usize, start: usize, raw: raw::Jwt) 
         None => vec!["at+jwt".to_owned()],
         Some(list) => {
             let span = list.span();
-            let list: Vec<String> = list.into_inner().into_iter().map(|t| normalize_typ(&t.0)).collect();
+            let list: Vec<String> = list
+                .into_inner()
+                .into_iter()
+                .map(|t| normalize_typ(&t.0))
+                .collect();
             if list.is_empty() {
-                cx.error(Some(span), at("typ"), r#"expected at least one type, like "at+jwt""#);
+                cx.error(
+                    Some(span),
+                    at("typ"),
+                    r#"expected at least one type, like "at+jwt""#,
+                );
             }
             list
         }
