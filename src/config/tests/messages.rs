@@ -5,6 +5,9 @@ use super::{error, with, MINIMAL, PUBLIC_ROUTE};
 use crate::filter::FieldRules;
 use crate::policy::RoutePattern;
 
+/// A valid `[[jwt]]` table (4 lines), for the cases that change one key.
+const JWT: &str = "[[jwt]]\nissuer = \"https://i.test\"\naudience = \"api\"\njwks_uri = \"https://i.test/jwks\"\n";
+
 /// Each case: config text and the exact message.
 #[test]
 fn bad_configs_have_exact_messages() {
@@ -14,7 +17,7 @@ fn bad_configs_have_exact_messages() {
         // unknown keys, top-level and nested
         (
             format!("colour = \"blue\"\n{MINIMAL}"),
-            "config/scopegate.toml:1:1: colour: unknown key; expected one of listen, admin, upstream, introspection, token, identity, route".into(),
+            "config/scopegate.toml:1:1: colour: unknown key; expected one of listen, admin, upstream, introspection, token, identity, jwt, route".into(),
         ),
         (
             format!("[listen]\nadress = \"0.0.0.0:8080\"\n{MINIMAL}"),
@@ -22,7 +25,7 @@ fn bad_configs_have_exact_messages() {
         ),
         (
             with("[[route]]\npath = \"/a\"\nscope = [\"a\"]\n"),
-            "config/scopegate.toml:11:1: route[0].scope: unknown key; expected one of path, methods, public, scopes, scopes_any, owner, fields".into(),
+            "config/scopegate.toml:11:1: route[0].scope: unknown key; expected one of path, methods, public, scopes, scopes_any, owner, fields, introspect".into(),
         ),
         // single values
         (
@@ -97,6 +100,35 @@ fn bad_configs_have_exact_messages() {
         (
             MINIMAL.replace("[upstream]\nurl = \"http://127.0.0.1:3000\"\n", ""),
             "config/scopegate.toml:1:1: missing key upstream".into(),
+        ),
+        // [[jwt]] (SPEC §8)
+        (
+            with(&format!("{JWT}algorithms = [\"RS256\", \"HS256\"]\n")),
+            r#"config/scopegate.toml:13:24: jwt[0].algorithms[1]: "HS256" is not allowed: a shared secret cannot be published in a JWKS and invites key confusion; expected one of RS256, RS384, RS512, PS256, ES256, ES384, EdDSA"#.into(),
+        ),
+        (
+            with(&format!("{JWT}algorithms = [\"none\"]\n")),
+            r#"config/scopegate.toml:13:15: jwt[0].algorithms[0]: "none" is not allowed: an unsigned token proves nothing; expected one of RS256, RS384, RS512, PS256, ES256, ES384, EdDSA"#.into(),
+        ),
+        (
+            with(&JWT.replace("audience = \"api\"\n", "")),
+            "config/scopegate.toml:9:1: jwt[0]: missing key audience; expected the audience (aud) this proxy's tokens are for".into(),
+        ),
+        (
+            with(&format!("{JWT}metadata_url = \"https://i.test/.well-known/openid-configuration\"\n")),
+            "config/scopegate.toml:13:16: jwt[0].metadata_url: jwks_uri is set too; expected exactly one of the two".into(),
+        ),
+        (
+            with(&JWT.replace("jwks_uri = \"https://i.test/jwks\"\n", "")),
+            "config/scopegate.toml:9:1: jwt[0]: missing key jwks_uri or metadata_url; expected exactly one of the two".into(),
+        ),
+        (
+            format!("[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n{JWT}\n[[route]]\npath = \"/a\"\nscopes = [\"a\"]\nintrospect = true\n"),
+            "config/scopegate.toml:12:14: route[0].introspect: needs [introspection]: a JWT on this route is also checked at the introspection endpoint; add [introspection] or remove this key".into(),
+        ),
+        (
+            "[upstream]\nurl = \"http://127.0.0.1:3000\"\n".into(),
+            "config/scopegate.toml: introspection: missing table [introspection]; expected [introspection], one or more [[jwt]] tables, or both".into(),
         ),
         // the client secret: exactly one source, readable
         (
