@@ -224,3 +224,102 @@ async fn purge_is_not_reachable_on_proxy_port() {
         "cache purged through the proxy port"
     );
 }
+
+// --- SPEC §5: a revoked token never comes back from its stale copy ---
+
+/// Token active → revoked (the server says inactive: 401) → the server starts failing.
+/// Before the fix the stale copy of the active answer was served again (200, and the
+/// request forwarded). The inactive answer must drop it: once the negative entry has
+/// expired too, a failing server means 503 (fail closed), never the old 200.
+#[tokio::test]
+async fn stale_if_error_never_brings_back_a_token_the_server_said_is_inactive() {
+    let h = Harness::standard(
+        TestConfig::standard()
+            .cache("ttl", "\"1s\"")
+            .cache("negative_ttl", "\"1s\"")
+            .cache("stale_if_error", "\"60s\""),
+    )
+    .await;
+    let spec = active().scope("orders:read").sub("mallory").exp_in(3600);
+    h.auth_server.token("t-revoked", spec);
+    assert_eq!(
+        h.get("/orders/1").bearer("t-revoked").send().await.status,
+        200
+    );
+    h.auth_server.token("t-revoked", inactive());
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    h.get("/orders/1")
+        .bearer("t-revoked")
+        .send()
+        .await
+        .assert_invalid_token();
+    h.auth_server.set_mode(AuthMode::Status500);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    for _ in 0..3 {
+        let r = h.get("/orders/1").bearer("t-revoked").send().await;
+        assert_ne!(r.status, 200, "revoked token served from its stale copy");
+        r.assert_error(503, "temporarily_unavailable", None);
+    }
+    assert_eq!(h.upstream.requests().len(), 1, "revoked token forwarded");
+}
+
+/// The same through a purge (for revocation): the stale copy goes with the entry.
+#[tokio::test]
+async fn stale_if_error_never_brings_back_a_purged_token() {
+    let h = Harness::standard(TestConfig::standard().cache("stale_if_error", "\"60s\"")).await;
+    for body in [
+        format!(r#"{{"token_sha256":"{}"}}"#, sha256_hex("t-read")),
+        r#"{"subject":"alice"}"#.to_string(),
+        "{}".to_string(),
+    ] {
+        h.auth_server.set_mode(AuthMode::Normal);
+        assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+        let r = h.admin_post("/cache/purge", &body).send().await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        h.auth_server.set_mode(AuthMode::Status500);
+        let r = h.get("/orders/1").bearer("t-read").send().await;
+        assert_eq!(
+            r.status,
+            503,
+            "purge {body} left a stale copy: {}",
+            r.text()
+        );
+    }
+    assert_eq!(h.upstream.requests().len(), 3);
+}
+
+/// SPEC §5 subject rule: purge by subject matches a non-string `sub` by its JSON
+/// text. Before the fix the subject of `"sub": 42` fell back to `username`.
+#[tokio::test]
+async fn purge_by_subject_matches_a_numeric_sub_by_its_json_text() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    let spec = active()
+        .scope("orders:read")
+        .claim("sub", 42)
+        .username("bob")
+        .exp_in(3600);
+    h.auth_server.token("t-num", spec);
+    assert_eq!(h.get("/orders/1").bearer("t-num").send().await.status, 200);
+    let r = h
+        .admin_post("/cache/purge", r#"{"subject":"bob"}"#)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h.get("/orders/1").bearer("t-num").send().await.status, 200);
+    assert_eq!(
+        h.auth_server.calls(),
+        1,
+        "username matched although sub is present"
+    );
+    let r = h
+        .admin_post("/cache/purge", r#"{"subject":"42"}"#)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h.get("/orders/1").bearer("t-num").send().await.status, 200);
+    assert_eq!(
+        h.auth_server.calls(),
+        2,
+        "purge of subject 42 did not evict"
+    );
+}
