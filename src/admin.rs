@@ -96,9 +96,12 @@ impl Admin {
                 rsp
             }
             (&Method::POST, "/cache/purge") => {
-                let state = self.state.load();
-                let token = state.config.admin.token.as_ref();
-                if !purge_allowed(peer.ip(), req.headers(), token) {
+                // Read per request, so a SIGHUP that rotates token_file applies at once.
+                let allowed = {
+                    let state = self.state.load();
+                    purge_allowed(peer.ip(), req.headers(), state.config.admin.token.as_ref())
+                };
+                if !allowed {
                     tracing::warn!(peer = %peer.ip(), "cache purge refused: not a loopback peer and no valid admin bearer");
                     return json(
                         StatusCode::FORBIDDEN,

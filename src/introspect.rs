@@ -5,7 +5,8 @@
 //! call (moka's coalesced `try_get_with`); errors are never cached, and every waiter
 //! of a failed call gets the same error at once. When `stale_if_error` is set, the
 //! last active answer is kept in a second cache for that long after it would expire,
-//! and served only while the authorization server is failing, never past `exp`.
+//! and served only while the authorization server is failing, never past `exp`; an
+//! inactive answer or a purge drops it (a revoked token never comes back).
 
 pub mod cache;
 pub mod client;
