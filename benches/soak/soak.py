@@ -1022,10 +1022,41 @@ class Soak:
         self.asrv.kill()
         self.log("AS killed (SIGKILL)")
 
+    async def healthy(self, srv: MockServer, what: str, since: float) -> None:
+        """Waits until a mock answers a fresh connection within 0.5 s: after a freeze it
+        first works through the connections queued meanwhile (on a busy machine that takes
+        seconds), and the fault lasts, as seen from outside, until it is done."""
+        import httpx
+
+        if srv.role == "as":
+            req = dict(
+                method="POST",
+                url=f"http://127.0.0.1:{srv.port}/introspect",
+                content=b"token=probe&token_type_hint=access_token",
+                auth=(CLIENT_ID, CLIENT_SECRET),
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+        else:
+            req = dict(
+                method="GET",
+                url=f"http://127.0.0.1:{srv.port}/health",
+                headers={"x-soak-id": "probe"},
+            )
+        deadline = now() + 60
+        while now() < deadline:
+            async with httpx.AsyncClient(timeout=0.5, trust_env=False) as c:
+                try:
+                    if (await c.request(**req)).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+            await asyncio.sleep(0.1)
+        self.log(f"{what}: answering within 0.5 s again, {now() - since:.1f} s after")
+
     async def as_restart(self) -> None:
         await self.asrv.start()
-        self.as_win.close()
         self.log(f"AS restarted, pid {self.asrv.child.pid}")
+        self.as_win.close()
 
     async def as_slow(self, on: bool) -> None:
         if on:
@@ -1034,8 +1065,10 @@ class Soak:
             self.log("AS slowed (answers after 0.5-1.6 s, timeout 1 s)")
         else:
             self.asrv.child.signal(signal.SIGUSR2)
-            self.as_win.close()
+            t = now()
             self.log("AS back to normal speed")
+            await self.healthy(self.asrv, "AS", t)
+            self.as_win.close()
 
     async def as_freeze(self, on: bool) -> None:
         if on:
@@ -1044,8 +1077,10 @@ class Soak:
             self.log("AS frozen (SIGSTOP)")
         else:
             self.asrv.child.thaw()
-            self.as_win.close()
+            t = now()
             self.log("AS resumed (SIGCONT)")
+            await self.healthy(self.asrv, "AS", t)
+            self.as_win.close()
 
     async def up_kill(self) -> None:
         self.up_win.open("up-down")
@@ -1064,8 +1099,10 @@ class Soak:
             self.log("upstream frozen (SIGSTOP)")
         else:
             self.upsrv.child.thaw()
-            self.up_win.close()
+            t = now()
             self.log("upstream resumed (SIGCONT)")
+            await self.healthy(self.upsrv, "upstream", t)
+            self.up_win.close()
 
     def schedule(self):
         """(fraction of the main phase, minimum seconds after the previous step, action).
@@ -1384,9 +1421,11 @@ class Soak:
             with open(path) as f:
                 for line in f:
                     try:
-                        up_recs.append(json.loads(line))
+                        u = json.loads(line)
                     except ValueError:
-                        pass  # a line cut by SIGKILL
+                        continue  # a line cut by SIGKILL
+                    if u["rid"] != "probe":  # the soak's own health probes, not via scopegate
+                        up_recs.append(u)
         bad_fwd = collections.Counter()
         examples = []
         for u in up_recs:
