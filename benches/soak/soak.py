@@ -236,12 +236,17 @@ def role_upstream(workdir: str, port: int) -> None:
         scope = None
         forged = False
         auth = False
-        leak = TOKEN_PREFIX.encode() in target or TOKEN_PREFIX.encode() in body
+        mark = TOKEN_PREFIX.encode()
+        leak = []  # where a token string arrived: "query", "body", "header"
+        if mark in query:
+            leak.append("query")
+        if mark in body:
+            leak.append("body")
         for name, value in req.headers:
             lname = name.lower()
             norm = lname.replace(b"_", b"-").decode("latin-1")
-            if TOKEN_PREFIX.encode() in value:
-                leak = True
+            if mark in value and lname != b"authorization" and "header" not in leak:
+                leak.append("header")
             if lname == b"authorization":
                 auth = True
             if norm in identity and value == b"forged":
@@ -265,7 +270,6 @@ def role_upstream(workdir: str, port: int) -> None:
             "forged": forged,
         }
         log.write(json.dumps(record, separators=(",", ":")) + "\n")
-        del query
         payload = {"ok": True, "len": len(body), "sha": hashlib.sha256(body).hexdigest()}
         return 200, "application/json", json.dumps(payload).encode()
 
@@ -568,6 +572,16 @@ class Load:
             if rng.random() < 0.7:
                 method, body, sha = "GET", b"", None
                 headers.pop("content-type", None)
+            # A token on a public route is not validated, and with forward = false it
+            # must not reach the upstream either (nor its access log).
+            r = rng.random()
+            if r < 0.2:
+                headers["authorization"] = (
+                    "Bearer " + self.tokens.value[rng.choice(self.tokens.by_kind["rw"])]
+                )
+            elif r < 0.3:
+                query = "access_token=" + self.tokens.value[rng.choice(self.tokens.by_kind["rw"])]
+                source = "query"
         elif kind == "noroute":
             if rng.random() < 0.5:
                 method, path, body, sha = "GET", f"/nope/{rng.randrange(1000)}", b"", None
@@ -779,7 +793,8 @@ def parse_metrics(text: str) -> dict[str, list[tuple[dict, float]]]:
     return out
 
 
-def config_text(as_port: int, up_port: int, variant: str) -> str:
+def config_text(as_port: int, up_port: int, variant: str, sabotage: str | None = None) -> str:
+    """The soak's config; `sabotage` makes it deliberately wrong, to see the checks fail."""
     negative_ttl = "2s" if variant == "A" else "3s"
     extra = ""
     if variant == "B":
@@ -842,6 +857,10 @@ methods = ["POST", "PUT", "DELETE"]
 path = "/orders/**"
 scopes_any = ["orders:write", "admin"]
 {extra}"""
+    if sabotage == "forward-token":
+        text = text.replace("forward = false", "forward = true")
+    elif sabotage == "public-writes":
+        text = text.replace('scopes_any = ["orders:write", "admin"]', "public = true")
     if variant == "bad-syntax":
         text += "\n[[route]\npath = \n"
     return text
@@ -876,7 +895,7 @@ class Soak:
     def write_config(self, variant: str) -> None:
         path = os.path.join(self.workdir, "scopegate.toml")
         with open(path + ".tmp", "w") as f:
-            f.write(config_text(self.asrv.port, self.upsrv.port, variant))
+            f.write(config_text(self.asrv.port, self.upsrv.port, variant, self.args.sabotage))
         os.replace(path + ".tmp", path)
 
     def write_revoked(self) -> None:
@@ -1457,12 +1476,20 @@ class Soak:
             f"{len(up_recs)} requests reached the upstream, {n_fwd_bad} without a valid "
             f"token" + (f" {dict(bad_fwd)}; e.g. {examples}" if n_fwd_bad else ""),
         )
+        leak_by = collections.Counter()
+        for u in up_recs:
+            where = list(u["leak"]) + (["Authorization"] if u["auth"] else [])
+            for w in where:
+                route = "public" if u["p"] == "/health" else "protected"
+                leak_by[f"{w} on {route} routes"] += 1
         leaks = sum(1 for u in up_recs if u["leak"] or u["auth"])
         forged = sum(1 for u in up_recs if u["forged"])
         add(
             "no token and no client-sent identity header reached the upstream",
             leaks == 0 and forged == 0,
-            f"{leaks} carried a token or Authorization, {forged} a forged X-Auth-* header",
+            f"{leaks} carried a token or Authorization"
+            + (f" ({', '.join(f'{k} {v}' for k, v in sorted(leak_by.items()))})" if leaks else "")
+            + f", {forged} a forged X-Auth-* header",
         )
 
         # 2. Every status one the error table (RFC 6750 §3 + 502/503/504) allows for the
@@ -1811,6 +1838,12 @@ def main() -> int:
     p.add_argument(
         "--workdir",
         help="keep config, logs and records here (default: a temp dir, removed after a PASS)",
+    )
+    p.add_argument(
+        "--sabotage",
+        choices=["forward-token", "public-writes"],
+        help="run against a deliberately wrong config (tokens forwarded upstream, or "
+        "writes public) to see the invariants fail",
     )
     p.add_argument("--json-report", help="also write the figures as JSON to this file")
     p.add_argument("--role", choices=["as", "upstream", "load"], help=argparse.SUPPRESS)
