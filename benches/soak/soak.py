@@ -53,10 +53,14 @@ _IDLE: set = set()  # writers of connections waiting for their next request
 # Slack around fault windows (seconds): a fault's effects may start a little early
 # (signal delivery) and outlast it (in-flight calls, timeouts, dead pooled connections).
 SLACK_BEFORE = 0.3
-SLACK_AFTER_AS = 2.5
-SLACK_AFTER_UP = 2.5
-INTROSPECTION_TIMEOUT = 1.0
-UPSTREAM_TIMEOUT = 2.0
+SLACK_AFTER_AS = 3.0
+SLACK_AFTER_UP = 3.0
+# scopegate's timeouts: generous, because the mocks are Python processes on a busy machine
+# and must not look slow when they are not meant to be (a 504 or 503 outside a fault
+# window is a FAIL); the slowed AS answers after SLOW_AS seconds, mostly past the timeout.
+INTROSPECTION_TIMEOUT = 2.0
+UPSTREAM_TIMEOUT = 5.0
+SLOW_AS = (1.0, 3.5)
 CLIENT_TIMEOUT = 15.0
 
 
@@ -164,8 +168,8 @@ async def _run_server(role: str, workdir: str, port: int, handler, on_ready=None
 
 
 def role_as(workdir: str, port: int) -> None:
-    """RFC 7662 introspection endpoint. SIGUSR1: slow (answers after 0.5-1.6 s, mostly
-    past scopegate's 1 s timeout); SIGUSR2: normal; SIGHUP: re-read revocations."""
+    """RFC 7662 introspection endpoint. SIGUSR1: slow (answers after SLOW_AS seconds, mostly
+    past scopegate's timeout); SIGUSR2: normal; SIGHUP: re-read revocations."""
     import base64
 
     with open(os.path.join(workdir, "tokens.json")) as f:
@@ -186,7 +190,7 @@ def role_as(workdir: str, port: int) -> None:
     async def handler(req, body: bytes):
         state["calls"] += 1
         if state["slow"]:
-            await asyncio.sleep(random.uniform(0.5, 1.6))
+            await asyncio.sleep(random.uniform(*SLOW_AS))
         if req.method != b"POST" or req.target != b"/introspect":
             return 404, "text/plain", b"not found\n"
         auth = {k.lower(): v for k, v in req.headers}.get(b"authorization", b"")
@@ -1081,7 +1085,10 @@ class Soak:
         if on:
             self.as_win.open("as-slow")
             self.asrv.child.signal(signal.SIGUSR1)
-            self.log("AS slowed (answers after 0.5-1.6 s, timeout 1 s)")
+            self.log(
+                f"AS slowed (answers after {SLOW_AS[0]:g}-{SLOW_AS[1]:g} s, "
+                f"timeout {INTROSPECTION_TIMEOUT:g} s)"
+            )
         else:
             self.asrv.child.signal(signal.SIGUSR2)
             t = now()
@@ -1127,7 +1134,7 @@ class Soak:
         """(fraction of the main phase, minimum seconds after the previous step, action).
         The same shape for every --duration; the minimums keep each fault window long
         enough to show (>= 2.5 s, the upstream freeze past the upstream timeout), so a
-        short --duration stretches the main phase to about 28 s."""
+        short --duration stretches the main phase to about 30 s."""
         return [
             (0.02, 0.3, lambda: self.revoke(0)),
             (0.08, 1.5, self.as_kill),
