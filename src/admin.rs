@@ -1,22 +1,30 @@
 //! The admin listener (SPEC §6): `/metrics`, `/healthz`, `/readyz`, `POST /cache/purge`.
 //! A separate listener, never reachable through the proxy port.
+//!
+//! Probes and scrapers reach the read-only endpoints from anywhere. A purge can turn
+//! the cache off (and load the authorization server), so it is accepted only from a
+//! loopback peer or with the `[admin] token_file` bearer (SPEC §5); see [`purge_allowed`].
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
+use crate::config::Secret;
 use crate::introspect::{Health, Purge};
 use crate::state::State;
 
@@ -36,7 +44,7 @@ pub async fn serve(listener: TcpListener, admin: Admin, shutdown: impl Future<Ou
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(_) => {
@@ -49,7 +57,7 @@ pub async fn serve(listener: TcpListener, admin: Admin, shutdown: impl Future<Ou
         let admin = admin.clone();
         let service = service_fn(move |req| {
             let admin = admin.clone();
-            async move { Ok::<_, Infallible>(admin.handle(req).await) }
+            async move { Ok::<_, Infallible>(admin.handle(req, peer).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
@@ -62,27 +70,20 @@ pub async fn serve(listener: TcpListener, admin: Admin, shutdown: impl Future<Ou
 }
 
 impl Admin {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+            // SPEC §6: ready once the config is loaded and the listeners are bound, which
+            // is before this listener accepts anything, and while every [[jwt]] issuer has
+            // had a usable key set (§8). An outage of the authorization server shows in
+            // `introspection_up`, never here.
             (&Method::GET, "/readyz") => {
-                if self.health.probe_due() {
-                    let state = self.state.load_full();
-                    if let Some(introspector) = state.introspector.clone() {
-                        tokio::spawn(async move { introspector.probe().await });
-                    }
-                }
-                if !self.state.load().jwt.is_ready() {
-                    text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "not ready: a [[jwt]] issuer has never had a usable key set\n",
-                    )
-                } else if self.health.is_ready() {
+                if self.state.load().jwt.is_ready() {
                     text(StatusCode::OK, "ready\n")
                 } else {
                     text(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "not ready: the last 3 introspection calls failed\n",
+                        "not ready: a [[jwt]] issuer has never had a usable key set\n",
                     )
                 }
             }
@@ -93,6 +94,10 @@ impl Admin {
                     .metrics
                     .cache_entries
                     .set(i64::try_from(entries).unwrap_or(i64::MAX));
+                state
+                    .metrics
+                    .introspection_up
+                    .set(i64::from(self.health.is_up()));
                 let mut rsp = Response::new(Full::new(Bytes::from(state.metrics.render())));
                 rsp.headers_mut().insert(
                     CONTENT_TYPE,
@@ -100,7 +105,21 @@ impl Admin {
                 );
                 rsp
             }
-            (&Method::POST, "/cache/purge") => self.purge(req).await,
+            (&Method::POST, "/cache/purge") => {
+                // Read per request, so a SIGHUP that rotates token_file applies at once.
+                let allowed = {
+                    let state = self.state.load();
+                    purge_allowed(peer.ip(), req.headers(), state.config.admin.token.as_ref())
+                };
+                if !allowed {
+                    tracing::warn!(peer = %peer.ip(), "cache purge refused: not a loopback peer and no valid admin bearer");
+                    return json(
+                        StatusCode::FORBIDDEN,
+                        r#"{"error":"forbidden","error_description":"purge needs a loopback peer or the admin bearer token"}"#,
+                    );
+                }
+                self.purge(req).await
+            }
             (_, "/healthz" | "/readyz" | "/metrics" | "/cache/purge") => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
@@ -129,6 +148,45 @@ impl Admin {
         tracing::info!(purge = ?PurgeLog(&purge), "introspection cache purged");
         json(StatusCode::OK, r#"{"purged":true}"#)
     }
+}
+
+/// SPEC §5: a loopback peer, or (with `[admin] token_file`) exactly one
+/// `Authorization: Bearer <token>` whose token equals the file's contents. The tokens
+/// are compared as SHA-256 digests in constant time, so neither the content nor the
+/// length of the configured token leaks through timing.
+pub fn purge_allowed(peer: IpAddr, headers: &HeaderMap, token: Option<&Secret>) -> bool {
+    if is_loopback(peer) {
+        return true;
+    }
+    let Some(expected) = token else {
+        return false;
+    };
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Some(presented) = bearer(value.as_bytes()) else {
+        return false;
+    };
+    let presented = Sha256::digest(presented);
+    let expected = Sha256::digest(expected.expose().as_bytes());
+    bool::from(presented.as_slice().ct_eq(expected.as_slice()))
+}
+
+/// 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (`::ffff:127.0.0.1`, which is what a
+/// dual-stack `[::]` listener reports for an IPv4 loopback client).
+pub fn is_loopback(peer: IpAddr) -> bool {
+    peer.to_canonical().is_loopback()
+}
+
+/// The token of `Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1), if non-empty.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    let token = rest.trim_ascii();
+    (!token.is_empty()).then_some(token)
 }
 
 /// Logs what was purged without echoing a subject verbatim at info level.
@@ -191,6 +249,66 @@ fn json(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn auth(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn loopback_peers_may_purge_without_a_token() {
+        for peer in ["127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1"] {
+            let ip: IpAddr = peer.parse().unwrap();
+            assert!(purge_allowed(ip, &HeaderMap::new(), None), "{peer}");
+        }
+    }
+
+    #[test]
+    fn other_peers_are_refused_without_a_configured_token() {
+        for peer in [
+            "10.0.0.7",
+            "192.168.1.2",
+            "0.0.0.0",
+            "::",
+            "fe80::1",
+            "::ffff:10.0.0.7",
+            "::127.0.0.1", // IPv4-compatible (deprecated), not loopback
+        ] {
+            let ip: IpAddr = peer.parse().unwrap();
+            assert!(!purge_allowed(ip, &HeaderMap::new(), None), "{peer}");
+            assert!(
+                !purge_allowed(ip, &auth(&["Bearer anything"]), None),
+                "{peer} with some bearer"
+            );
+        }
+    }
+
+    #[test]
+    fn other_peers_need_exactly_the_configured_bearer() {
+        let ip: IpAddr = "10.0.0.7".parse().unwrap();
+        let token = Secret::new("s3cret-admin");
+        let allowed = |h: &HeaderMap| purge_allowed(ip, h, Some(&token));
+        assert!(allowed(&auth(&["Bearer s3cret-admin"])));
+        assert!(allowed(&auth(&["bearer s3cret-admin"])));
+        assert!(allowed(&auth(&["BEARER  s3cret-admin "])));
+        for refused in [
+            &[][..],
+            &["Bearer s3cret-admi"][..],
+            &["Bearer s3cret-admin2"][..],
+            &["Bearer S3CRET-ADMIN"][..],
+            &["Basic s3cret-admin"][..],
+            &["Bearers3cret-admin"][..],
+            &["Bearer "][..],
+            &["s3cret-admin"][..],
+            &["Bearer s3cret-admin", "Bearer s3cret-admin"][..],
+            &["Bearer wrong", "Bearer s3cret-admin"][..],
+        ] {
+            assert!(!allowed(&auth(refused)), "{refused:?}");
+        }
+    }
 
     #[test]
     fn purge_bodies() {

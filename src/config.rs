@@ -70,6 +70,9 @@ pub struct TlsFiles {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub addr: SocketAddr,
+    /// `token_file`'s contents (trailing newlines trimmed): a peer that is not on
+    /// loopback may `POST /cache/purge` with this bearer (SPEC §5).
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]

@@ -5,20 +5,25 @@
 //! call (moka's coalesced `try_get_with`); errors are never cached, and every waiter
 //! of a failed call gets the same error at once. When `stale_if_error` is set, the
 //! last active answer is kept in a second cache for that long after it would expire,
-//! and served only while the authorization server is failing, never past `exp`.
+//! and served only while the authorization server is failing, never past `exp`; an
+//! inactive answer or a purge drops it (a revoked token never comes back).
 
 pub mod cache;
 pub mod client;
 pub mod info;
+pub mod revocation;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub use cache::{now_unix, Purge, TokenDigest};
 pub use info::{Expectations, TokenInfo};
+pub use revocation::Revocation;
 
 use self::cache::{AnswerCache, Entry, Keyer};
 use self::client::IntrospectionClient;
@@ -45,50 +50,41 @@ pub enum IntrospectError {
     Shared(#[source] Arc<IntrospectError>),
 }
 
-/// Consecutive failed introspection calls, for `/readyz`.
+/// Consecutive failed introspection calls, for the `introspection_up` gauge (SPEC §6).
+///
+/// Readiness does not depend on it: the authorization server is shared by every
+/// replica, so failing readiness during its outage would take them all out of service.
 #[derive(Debug, Default)]
 pub struct Health {
     failures: AtomicU32,
-    /// When the last call failed, and when the last readiness probe started.
-    times: std::sync::Mutex<(Option<Instant>, Option<Instant>)>,
 }
 
-/// An unready replica gets no traffic, so no call would ever make it ready again;
-/// `/readyz` therefore probes the authorization server itself, at most this often and
-/// only this long after the last failure (so it never races a client's own calls).
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// Failed calls in a row after which the authorization server counts as down.
+pub const DOWN_AFTER: u32 = 3;
 
 impl Health {
-    /// SPEC §6: not ready while the last 3 calls in a row failed.
-    pub fn is_ready(&self) -> bool {
-        self.failures.load(Ordering::Relaxed) < 3
+    /// SPEC §6 `introspection_up`: false while the last 3 calls in a row failed, until
+    /// one succeeds.
+    pub fn is_up(&self) -> bool {
+        self.failures.load(Ordering::Relaxed) < DOWN_AFTER
     }
 
     fn record(&self, ok: bool) {
         if ok {
             self.failures.store(0, Ordering::Relaxed);
         } else {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut times) = self.times.lock() {
-                times.0 = Some(Instant::now());
-            }
+            // Saturating, so that a long outage never wraps around to "up".
+            let _ = self
+                .failures
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_add(1))
+                });
         }
-    }
-
-    /// Whether a readiness probe is due now (and if so, marks it started).
-    pub fn probe_due(&self) -> bool {
-        let now = Instant::now();
-        let Ok(mut times) = self.times.lock() else {
-            return false;
-        };
-        let quiet = |t: Option<Instant>| t.is_none_or(|t| now.duration_since(t) >= PROBE_INTERVAL);
-        if self.is_ready() || !quiet(times.0) || !quiet(times.1) {
-            return false;
-        }
-        times.1 = Some(now);
-        true
     }
 }
+
+/// Purges a tunnel may miss while it is busy before it counts as evicted anyway.
+const PURGE_BACKLOG: usize = 64;
 
 /// The cache and the client for one (endpoint, client id).
 pub struct Introspector {
@@ -102,6 +98,9 @@ pub struct Introspector {
     client_id: String,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// Every purge is announced here, for open tunnels (see [`Introspector::watch`]);
+    /// shared across reloads so that a tunnel opened before one still hears purges.
+    purges: broadcast::Sender<Arc<Purge>>,
 }
 
 impl std::fmt::Debug for Introspector {
@@ -136,7 +135,10 @@ impl Introspector {
                     .then(|| cache::build(config.cache.max_entries)),
             ),
         };
+        let purges =
+            previous.map_or_else(|| broadcast::channel(PURGE_BACKLOG).0, |p| p.purges.clone());
         Ok(Self {
+            purges,
             client,
             keyer: Keyer::new(&endpoint, &config.client_id),
             cache,
@@ -171,14 +173,20 @@ impl Introspector {
                 &self.config,
                 Duration::ZERO,
             ));
-            if let (Some(stale), true) = (&self.stale, info.is_active()) {
-                let kept = Entry::new(
-                    info,
-                    token.expose(),
-                    &self.config,
-                    self.config.stale_if_error,
-                );
-                stale.insert(key, Arc::new(kept)).await;
+            match (&self.stale, info.is_active()) {
+                (Some(stale), true) => {
+                    let kept = Entry::new(
+                        info,
+                        token.expose(),
+                        &self.config,
+                        self.config.stale_if_error,
+                    );
+                    stale.insert(key, Arc::new(kept)).await;
+                }
+                // SPEC §5: an inactive answer drops the stale copy, so a revoked token
+                // never comes back while the authorization server is failing.
+                (Some(stale), false) => stale.invalidate(&key).await,
+                (None, _) => {}
             }
             Ok::<_, IntrospectError>(entry)
         };
@@ -209,16 +217,9 @@ impl Introspector {
         };
         self.metrics.introspection_result[label].inc();
         self.health.record(result.is_ok());
-    }
-
-    /// One uncached call with a token no authorization server knows: any well-formed
-    /// answer (it will be inactive) shows the server is back. Recorded like any call.
-    pub async fn probe(&self) {
-        let result = self.client.introspect(b"scopegate-readiness-probe").await;
-        self.record(&result);
-        if let Err(e) = &result {
-            tracing::warn!(error = %e, "readiness probe of the authorization server failed");
-        }
+        self.metrics
+            .introspection_up
+            .set(i64::from(self.health.is_up()));
     }
 
     /// Evicts matching entries at once (SPEC §5 `POST /cache/purge`).
@@ -232,6 +233,26 @@ impl Introspector {
                 let _ = cache.invalidate_entries_if(move |_, entry| entry.matches(&purge));
             }
         }
+        // No receiver (no open tunnel) is the common case, not an error.
+        let _ = self.purges.send(Arc::new(purge.clone()));
+    }
+
+    /// `[introspection.cache] ttl`: how long a tunnel of a token without `exp` may
+    /// stay open (SPEC §3 Limits).
+    pub fn ttl(&self) -> Duration {
+        self.config.ttl
+    }
+
+    /// A handle that resolves once a purge evicts `token`'s answer (`info`, as the
+    /// tunnel was authorized with): purge all, its subject, or its `token_sha256`.
+    /// For WebSocket tunnels (SPEC §3 Limits); cheap to hold, nothing is polled. An
+    /// entry that merely expires is not a purge and never resolves it.
+    pub fn watch(&self, token: &BearerToken, info: &TokenInfo) -> Revocation {
+        Revocation {
+            token_sha256: Sha256::digest(token.expose()).into(),
+            subject: info.subject().map(Box::from),
+            purges: self.purges.subscribe(),
+        }
     }
 
     /// Entries in the cache, after applying pending inserts and evictions (moka
@@ -239,5 +260,113 @@ impl Introspector {
     pub async fn entry_count(&self) -> u64 {
         self.cache.run_pending_tasks().await;
         self.cache.entry_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthMethod, Secret};
+
+    fn introspector(previous: Option<&Introspector>, endpoint: &str) -> Introspector {
+        let config = IntrospectionConfig {
+            // Nothing listens there: these tests never call the server.
+            endpoint: endpoint.parse().unwrap(),
+            client_id: "scopegate".into(),
+            client_secret: Secret::new("s"),
+            auth_method: AuthMethod::ClientSecretBasic,
+            timeout: Duration::from_millis(100),
+            ca_file: None,
+            expected_issuer: None,
+            expected_audience: None,
+            cache: CacheConfig {
+                ttl: Duration::from_secs(42),
+                ..CacheConfig::default()
+            },
+        };
+        let metrics = Arc::new(Metrics::new().unwrap());
+        Introspector::new(&config, previous, metrics, Arc::default()).unwrap()
+    }
+
+    fn token(text: &'static str) -> BearerToken {
+        let value = http::HeaderValue::from_str(&format!("Bearer {text}")).unwrap();
+        crate::token::parse_authorization(&value).unwrap().unwrap()
+    }
+
+    fn info(sub: &str) -> TokenInfo {
+        let serde_json::Value::Object(map) = serde_json::json!({"active": true, "sub": sub}) else {
+            unreachable!()
+        };
+        TokenInfo::from_claims(map).unwrap()
+    }
+
+    /// Whether `evicted` has resolved within a short while.
+    async fn resolved(r: &mut Revocation) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), r.evicted())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn watch_resolves_only_for_a_purge_that_covers_the_token() {
+        let i = introspector(None, "http://127.0.0.1:9/introspect");
+        assert_eq!(i.ttl(), Duration::from_secs(42));
+        let mut alice = i.watch(&token("tok-a"), &info("alice"));
+        let mut bob = i.watch(&token("tok-b"), &info("bob"));
+        assert!(!resolved(&mut alice).await, "no purge yet");
+
+        i.purge(&Purge::Subject("carol".into()));
+        let other = Sha256::digest(b"tok-c").into();
+        i.purge(&Purge::TokenSha256(other));
+        assert!(!resolved(&mut alice).await, "unrelated purges");
+        assert!(!resolved(&mut bob).await, "unrelated purges");
+
+        i.purge(&Purge::Subject("alice".into()));
+        assert!(resolved(&mut alice).await, "purge by subject");
+        assert!(!resolved(&mut bob).await);
+
+        i.purge(&Purge::TokenSha256(Sha256::digest(b"tok-b").into()));
+        assert!(resolved(&mut bob).await, "purge by token_sha256");
+
+        let mut again = i.watch(&token("tok-b"), &info("bob"));
+        i.purge(&Purge::All);
+        assert!(resolved(&mut again).await, "purge all");
+    }
+
+    #[tokio::test]
+    async fn watch_hears_purges_made_after_a_reload_replaced_the_introspector() {
+        let old = introspector(None, "http://127.0.0.1:9/introspect");
+        let mut tunnel = old.watch(&token("tok-a"), &info("alice"));
+        // Another endpoint: the caches are not kept, the purge announcements are.
+        let new = introspector(Some(&old), "http://127.0.0.1:9/other");
+        drop(old);
+        assert!(!resolved(&mut tunnel).await);
+        new.purge(&Purge::Subject("alice".into()));
+        assert!(resolved(&mut tunnel).await);
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_that_missed_too_many_purges_counts_as_evicted() {
+        let i = introspector(None, "http://127.0.0.1:9/introspect");
+        let mut tunnel = i.watch(&token("tok-a"), &info("alice"));
+        for _ in 0..=PURGE_BACKLOG {
+            i.purge(&Purge::Subject("someone-else".into()));
+        }
+        assert!(resolved(&mut tunnel).await, "fail closed after lagging");
+    }
+
+    #[test]
+    fn health_is_down_after_three_failures_in_a_row_until_one_succeeds() {
+        let h = Health::default();
+        for _ in 0..2 {
+            h.record(false);
+            assert!(h.is_up());
+        }
+        h.record(false);
+        assert!(!h.is_up());
+        h.record(false);
+        assert!(!h.is_up());
+        h.record(true);
+        assert!(h.is_up());
     }
 }

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub cache_hits: IntCounter,
     pub cache_misses: IntCounter,
     pub cache_entries: IntGauge,
+    /// 0 while the last 3 introspection calls in a row failed, else 1.
+    pub introspection_up: IntGauge,
     config_reloads: IntCounterVec,
     /// `jwt_validations_total`, indexed: valid, invalid, error.
     pub jwt_validations: [IntCounter; 3],
@@ -158,6 +160,11 @@ impl Metrics {
             "scopegate_cache_entries",
             "Entries in the introspection cache",
         )?;
+        let introspection_up = IntGauge::new(
+            "scopegate_introspection_up",
+            "0 while the last 3 introspection calls in a row failed, until one succeeds; else 1",
+        )?;
+        introspection_up.set(1);
         let config_reloads = IntCounterVec::new(
             Opts::new(
                 "scopegate_config_reloads_total",
@@ -174,6 +181,7 @@ impl Metrics {
         registry.register(Box::new(cache_hits.clone()))?;
         registry.register(Box::new(cache_misses.clone()))?;
         registry.register(Box::new(cache_entries.clone()))?;
+        registry.register(Box::new(introspection_up.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
         let jwt_validations = IntCounterVec::new(
             Opts::new(
@@ -213,6 +221,7 @@ impl Metrics {
             cache_hits,
             cache_misses,
             cache_entries,
+            introspection_up,
             config_reloads,
             jwt_validations: ["valid", "invalid", "error"]
                 .map(|r| jwt_validations.with_label_values(&[r])),

@@ -208,14 +208,19 @@ impl Route {
     }
 
     /// The decoded path parameter must equal the claim exactly; a missing or
-    /// non-scalar claim (array, object, null) refuses.
+    /// non-scalar claim (array, object, null) refuses. `sub` means the subject.
     fn owner_allows(&self, path: &str, token: &TokenInfo) -> bool {
         let Some(owner) = &self.owner else {
             return true;
         };
         // `authorize` has just checked that the pattern matches `path`.
         let value = self.pattern.param_of_match(path, &owner.param);
-        let claim = token.scalar_claim(&owner.claim);
+        // Binding on `sub` uses the subject (SPEC §5), the same value as X-Auth-Subject.
+        let claim = if owner.claim == "sub" {
+            token.subject().map(std::borrow::Cow::Borrowed)
+        } else {
+            token.scalar_claim(&owner.claim)
+        };
         matches!((value, claim), (Some(v), Some(c)) if v == c)
     }
 

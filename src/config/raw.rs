@@ -60,6 +60,7 @@ pub struct Tls {
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     pub addr: Option<Spanned<Addr>>,
+    pub token_file: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -157,9 +157,17 @@ tenant = "X-Tenant"
         config.introspection.as_ref().unwrap().auth_method,
         AuthMethod::ClientSecretPost
     );
-    assert_eq!(config.introspection.as_ref().unwrap().timeout, Duration::from_millis(250));
     assert_eq!(
-        config.introspection.as_ref().unwrap().expected_issuer.as_deref(),
+        config.introspection.as_ref().unwrap().timeout,
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        config
+            .introspection
+            .as_ref()
+            .unwrap()
+            .expected_issuer
+            .as_deref(),
         Some("https://as.example.com")
     );
     assert_eq!(
@@ -194,7 +202,15 @@ fn reference_config_loads_and_describes_its_routes() {
         return;
     }
     let config = Config::load(Path::new(FILE)).unwrap();
-    assert_eq!(config.introspection.as_ref().unwrap().client_secret.expose(), "change-me");
+    assert_eq!(
+        config
+            .introspection
+            .as_ref()
+            .unwrap()
+            .client_secret
+            .expose(),
+        "change-me"
+    );
     assert_eq!(config.routes.routes().len(), 4);
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     assert_eq!(
@@ -287,7 +303,15 @@ fn secret_file_is_read_relative_to_the_config_and_trimmed() {
     );
     std::fs::write(&config_path, &text).unwrap();
     let config = Config::load(&config_path).unwrap();
-    assert_eq!(config.introspection.as_ref().unwrap().client_secret.expose(), "s3cr3t-value");
+    assert_eq!(
+        config
+            .introspection
+            .as_ref()
+            .unwrap()
+            .client_secret
+            .expose(),
+        "s3cr3t-value"
+    );
     assert!(!format!("{config:?}").contains("s3cr3t-value"));
 }
 
@@ -422,4 +446,35 @@ fn sizes_and_durations_parse_as_documented() {
     for text in ["", "30", "2 sec onds", "-1s"] {
         assert!(parse_duration(text).is_err(), "{text}");
     }
+}
+
+#[test]
+fn admin_token_file_is_read_relative_to_the_config_and_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("admin-token"), "adm1n-t0ken\n\n").unwrap();
+    let config_path = dir.path().join("scopegate.toml");
+    let text = format!("{MINIMAL}[admin]\ntoken_file = \"admin-token\"\n");
+    std::fs::write(&config_path, &text).unwrap();
+    let config = Config::load(&config_path).unwrap();
+    let token = config.admin.token.as_ref().map(|t| t.expose());
+    assert_eq!(token, Some("adm1n-t0ken"));
+    assert!(!format!("{config:?}").contains("adm1n-t0ken"));
+    assert!(load(MINIMAL).unwrap().admin.token.is_none());
+}
+
+#[test]
+fn admin_token_file_missing_or_empty_is_an_error_naming_the_file() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(b"\r\n").unwrap();
+    let path = file.path().display().to_string();
+    assert_eq!(
+        error(&format!("{MINIMAL}[admin]\ntoken_file = {path:?}\n")),
+        format!("config/scopegate.toml:10:14: admin.token_file: {path:?} is empty")
+    );
+    assert_eq!(
+        error(&format!(
+            "{MINIMAL}[admin]\ntoken_file = \"no-such-token\"\n"
+        )),
+        r#"config/scopegate.toml:10:14: admin.token_file: cannot read "config/no-such-token": No such file or directory (os error 2)"#
+    );
 }

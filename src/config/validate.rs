@@ -194,7 +194,21 @@ impl Checker<'_> {
     /// The admin listener needs its own port: `0.0.0.0:p` and `127.0.0.1:p` collide too.
     fn admin(&mut self, raw: Option<raw::Admin>, listen: &ListenConfig) -> AdminConfig {
         let default = SocketAddr::from(DEFAULT_ADMIN_ADDR);
-        let Some(addr) = raw.and_then(|a| a.addr) else {
+        let (addr, token_file) = match raw {
+            Some(raw) => (raw.addr, raw.token_file),
+            None => (None, None),
+        };
+        let token = token_file.map(|file| {
+            let span = file.span();
+            match self.read_secret_file(file, "admin.token_file") {
+                Ok(text) => Secret::new(text),
+                Err((key, message)) => {
+                    self.error(Some(span), key, message);
+                    Secret::new(String::new())
+                }
+            }
+        });
+        let Some(addr) = addr else {
             if collides(default, listen.addr) {
                 let message = format!(
                     "{} is also the default admin.addr; set [admin] addr to another port",
@@ -202,7 +216,10 @@ impl Checker<'_> {
                 );
                 self.error(None, "listen.addr", message);
             }
-            return AdminConfig { addr: default };
+            return AdminConfig {
+                addr: default,
+                token,
+            };
         };
         let (span, addr) = (addr.span(), addr.into_inner().0);
         if collides(addr, listen.addr) {
@@ -212,7 +229,25 @@ impl Checker<'_> {
             );
             self.error(Some(span), "admin.addr", message);
         }
-        AdminConfig { addr }
+        AdminConfig { addr, token }
+    }
+
+    /// A secret file's text, trailing newlines trimmed; empty, unreadable or non-UTF-8
+    /// is an error naming the file, never the content.
+    fn read_secret_file(
+        &self,
+        file: Spanned<PathBuf>,
+        key: &'static str,
+    ) -> Result<String, (&'static str, String)> {
+        let path = self.dir.join(file.into_inner());
+        match std::fs::read(&path).map(String::from_utf8) {
+            Err(e) => Err((key, format!("cannot read {:?}: {e}", path.display()))),
+            Ok(Err(_)) => Err((key, format!("{:?} is not valid UTF-8", path.display()))),
+            Ok(Ok(text)) => match trim_newlines(text) {
+                text if text.is_empty() => Err((key, format!("{:?} is empty", path.display()))),
+                text => Ok(text),
+            },
+        }
     }
 
     fn upstream(&mut self, raw: raw::Upstream) -> UpstreamConfig {
@@ -284,22 +319,8 @@ impl Checker<'_> {
             }
             (Some(file), None) => {
                 let span = file.span();
-                let path = self.dir.join(file.into_inner());
-                let key = "introspection.client_secret_file";
-                match std::fs::read(&path).map(String::from_utf8) {
-                    Err(e) => Err((span, key, format!("cannot read {:?}: {e}", path.display()))),
-                    Ok(Err(_)) => Err((
-                        span,
-                        key,
-                        format!("{:?} is not valid UTF-8", path.display()),
-                    )),
-                    Ok(Ok(text)) => match trim_newlines(text) {
-                        text if text.is_empty() => {
-                            Err((span, key, format!("{:?} is empty", path.display())))
-                        }
-                        text => Ok(text),
-                    },
-                }
+                self.read_secret_file(file, "introspection.client_secret_file")
+                    .map_err(|(key, message)| (span, key, message))
             }
             (None, Some(env)) => {
                 let span = env.span();

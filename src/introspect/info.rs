@@ -23,6 +23,11 @@ pub struct TokenInfo {
     /// Header-ready renderings of the claims, made once per answer so the hot path
     /// only clones (a reference count) instead of validating text per request.
     headers: Vec<(Box<str>, HeaderValue)>,
+    /// SPEC §5 subject: `sub`, or `username` only when `sub` is absent; a non-string
+    /// value as its JSON text. One rule for the header, owner binding and purge.
+    subject: Option<Box<str>>,
+    /// `subject` as a header value, when representable.
+    subject_header: Option<HeaderValue>,
 }
 
 /// What the deployment expects of every token besides activity.
@@ -73,6 +78,10 @@ impl TokenInfo {
                 }
             }
         }
+        let subject = subject_of(&claims);
+        let subject_header = subject
+            .as_deref()
+            .and_then(|s| HeaderValue::try_from(s).ok());
         Ok(Self {
             active,
             scope,
@@ -80,6 +89,8 @@ impl TokenInfo {
             nbf,
             claims,
             headers,
+            subject,
+            subject_header,
         })
     }
 
@@ -94,6 +105,8 @@ impl TokenInfo {
             nbf: None,
             claims,
             headers: Vec::new(),
+            subject: None,
+            subject_header: None,
         }
     }
 
@@ -109,9 +122,10 @@ impl TokenInfo {
         self.exp
     }
 
-    /// `sub`, else `username` (SPEC §2 `[identity] subject`).
+    /// The subject (SPEC §5): `sub`, or `username` only when `sub` is absent (or
+    /// null); a non-string value as its compact JSON text (`"sub": 42` → `42`).
     pub fn subject(&self) -> Option<&str> {
-        self.str_claim("sub").or_else(|| self.str_claim("username"))
+        self.subject.as_deref()
     }
 
     pub fn claim(&self, name: &str) -> Option<&Value> {
@@ -141,13 +155,10 @@ impl TokenInfo {
             .map(|(_, v)| v)
     }
 
-    /// The subject as a header value (`sub`, else `username`).
+    /// [`Self::subject`] as a header value; `None` when absent or not representable
+    /// in a header (never a fallback to `username` then).
     pub fn subject_header(&self) -> Option<&HeaderValue> {
-        if self.claims.get("sub").is_some_and(Value::is_string) {
-            self.header_value("sub")
-        } else {
-            self.header_value("username")
-        }
+        self.subject_header.as_ref()
     }
 
     /// SPEC §3.3: active, not past `exp`, not before `nbf`, issuer and audience as
@@ -178,6 +189,16 @@ impl TokenInfo {
             }
         }
         Ok(())
+    }
+}
+
+/// SPEC §5: `sub` unless absent or null, else `username`; strings as is, any other
+/// JSON value as its compact JSON text.
+fn subject_of(claims: &Map<String, Value>) -> Option<Box<str>> {
+    let present = |name| claims.get(name).filter(|v| !v.is_null());
+    match present("sub").or_else(|| present("username"))? {
+        Value::String(s) => Some(Box::from(s.as_str())),
+        other => Some(other.to_string().into_boxed_str()),
     }
 }
 
@@ -220,5 +241,72 @@ fn render(value: &Value) -> Option<Cow<'_, str>> {
             Some(Cow::Owned(parts.join(",")))
         }
         Value::Object(_) => Some(Cow::Owned(value.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(claims: Value) -> TokenInfo {
+        let Value::Object(map) = claims else {
+            unreachable!()
+        };
+        TokenInfo::from_claims(map).unwrap()
+    }
+
+    #[test]
+    fn subject_is_sub_or_username_only_when_sub_is_absent() {
+        let cases = [
+            (
+                serde_json::json!({"active": true, "sub": "alice", "username": "bob"}),
+                Some("alice"),
+            ),
+            (
+                serde_json::json!({"active": true, "username": "bob"}),
+                Some("bob"),
+            ),
+            (
+                serde_json::json!({"active": true, "sub": null, "username": "bob"}),
+                Some("bob"),
+            ),
+            (
+                serde_json::json!({"active": true, "sub": 42, "username": "bob"}),
+                Some("42"),
+            ),
+            (
+                serde_json::json!({"active": true, "sub": true}),
+                Some("true"),
+            ),
+            (
+                serde_json::json!({"active": true, "sub": ["a", "b"], "username": "bob"}),
+                Some(r#"["a","b"]"#),
+            ),
+            (
+                serde_json::json!({"active": true, "sub": {"id": 7}}),
+                Some(r#"{"id":7}"#),
+            ),
+            (
+                serde_json::json!({"active": true, "username": 7}),
+                Some("7"),
+            ),
+            (serde_json::json!({"active": true}), None),
+        ];
+        for (claims, want) in cases {
+            let info = info(claims.clone());
+            assert_eq!(info.subject(), want, "{claims}");
+            assert_eq!(
+                info.subject_header().map(|h| h.to_str().unwrap()),
+                want,
+                "{claims}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_subject_with_a_line_break_gets_no_header_and_no_fallback() {
+        let info = info(serde_json::json!({"active": true, "sub": "a\r\nb", "username": "bob"}));
+        assert_eq!(info.subject(), Some("a\r\nb"));
+        assert!(info.subject_header().is_none());
     }
 }

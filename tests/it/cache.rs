@@ -29,9 +29,15 @@ async fn hundred_concurrent_requests_same_token_make_one_introspection_call() {
 #[tokio::test]
 async fn ten_thousand_requests_over_a_thousand_tokens_make_a_thousand_calls() {
     use futures_util::stream::{self, StreamExt};
-    // The mock answers in-process; on a loaded 2-core machine it can miss the default
-    // test timeout, which would fail the request (fail closed), not the property tested.
-    let h = Harness::standard(TestConfig::standard().introspection("timeout", "\"10s\"")).await;
+    // On a loaded 2-core machine the in-process mock can miss the default test timeout
+    // (the request then fails closed), and 10,000 requests through debug builds took
+    // over 60 s (the default ttl; expiries made extra calls): neither is the property.
+    let h = Harness::standard(
+        TestConfig::standard()
+            .introspection("timeout", "\"10s\"")
+            .cache("ttl", "\"1h\""),
+    )
+    .await;
     for t in 0..1000 {
         h.auth_server.token(
             &format!("tok-{t}"),
@@ -230,5 +236,104 @@ async fn purge_is_not_reachable_on_proxy_port() {
         h.auth_server.calls(),
         1,
         "cache purged through the proxy port"
+    );
+}
+
+// --- SPEC §5: a revoked token never comes back from its stale copy ---
+
+/// Token active → revoked (the server says inactive: 401) → the server starts failing.
+/// Before the fix the stale copy of the active answer was served again (200, and the
+/// request forwarded). The inactive answer must drop it: once the negative entry has
+/// expired too, a failing server means 503 (fail closed), never the old 200.
+#[tokio::test]
+async fn stale_if_error_never_brings_back_a_token_the_server_said_is_inactive() {
+    let h = Harness::standard(
+        TestConfig::standard()
+            .cache("ttl", "\"1s\"")
+            .cache("negative_ttl", "\"1s\"")
+            .cache("stale_if_error", "\"60s\""),
+    )
+    .await;
+    let spec = active().scope("orders:read").sub("mallory").exp_in(3600);
+    h.auth_server.token("t-revoked", spec);
+    assert_eq!(
+        h.get("/orders/1").bearer("t-revoked").send().await.status,
+        200
+    );
+    h.auth_server.token("t-revoked", inactive());
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    h.get("/orders/1")
+        .bearer("t-revoked")
+        .send()
+        .await
+        .assert_invalid_token();
+    h.auth_server.set_mode(AuthMode::Status500);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    for _ in 0..3 {
+        let r = h.get("/orders/1").bearer("t-revoked").send().await;
+        assert_ne!(r.status, 200, "revoked token served from its stale copy");
+        r.assert_error(503, "temporarily_unavailable", None);
+    }
+    assert_eq!(h.upstream.requests().len(), 1, "revoked token forwarded");
+}
+
+/// The same through a purge (for revocation): the stale copy goes with the entry.
+#[tokio::test]
+async fn stale_if_error_never_brings_back_a_purged_token() {
+    let h = Harness::standard(TestConfig::standard().cache("stale_if_error", "\"60s\"")).await;
+    for body in [
+        format!(r#"{{"token_sha256":"{}"}}"#, sha256_hex("t-read")),
+        r#"{"subject":"alice"}"#.to_string(),
+        "{}".to_string(),
+    ] {
+        h.auth_server.set_mode(AuthMode::Normal);
+        assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+        let r = h.admin_post("/cache/purge", &body).send().await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        h.auth_server.set_mode(AuthMode::Status500);
+        let r = h.get("/orders/1").bearer("t-read").send().await;
+        assert_eq!(
+            r.status,
+            503,
+            "purge {body} left a stale copy: {}",
+            r.text()
+        );
+    }
+    assert_eq!(h.upstream.requests().len(), 3);
+}
+
+/// SPEC §5 subject rule: purge by subject matches a non-string `sub` by its JSON
+/// text. Before the fix the subject of `"sub": 42` fell back to `username`.
+#[tokio::test]
+async fn purge_by_subject_matches_a_numeric_sub_by_its_json_text() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    let spec = active()
+        .scope("orders:read")
+        .claim("sub", 42)
+        .username("bob")
+        .exp_in(3600);
+    h.auth_server.token("t-num", spec);
+    assert_eq!(h.get("/orders/1").bearer("t-num").send().await.status, 200);
+    let r = h
+        .admin_post("/cache/purge", r#"{"subject":"bob"}"#)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h.get("/orders/1").bearer("t-num").send().await.status, 200);
+    assert_eq!(
+        h.auth_server.calls(),
+        1,
+        "username matched although sub is present"
+    );
+    let r = h
+        .admin_post("/cache/purge", r#"{"subject":"42"}"#)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h.get("/orders/1").bearer("t-num").send().await.status, 200);
+    assert_eq!(
+        h.auth_server.calls(),
+        2,
+        "purge of subject 42 did not evict"
     );
 }

@@ -144,3 +144,63 @@ async fn scope_header_is_space_separated_string() {
         Some("admin orders:read")
     );
 }
+
+// --- SPEC §5 subject rule: `sub`, `username` only when `sub` is absent ---
+
+/// Before the fix `"sub": 42` made X-Auth-Subject fall back to `username` ("bob")
+/// while owner binding used `sub` (42): the backend was told another user than the one
+/// that was authorized.
+#[tokio::test]
+async fn a_numeric_sub_is_the_subject_header_never_the_username() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    let spec = active()
+        .scope("orders:read profile")
+        .claim("sub", 42)
+        .username("bob")
+        .exp_in(600);
+    h.auth_server.token("t-num", spec);
+    assert_eq!(h.get("/orders/1").bearer("t-num").send().await.status, 200);
+    let up = h.upstream.single();
+    assert_eq!(up.header_all("x-auth-subject"), vec!["42"]);
+    assert_eq!(up.header("x-auth-username"), Some("bob"));
+    // Owner binding agrees with the header: 42 is the owner, bob is not.
+    h.upstream.clear();
+    let r = h.get("/users/42/profile").bearer("t-num").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(h.upstream.single().header("x-auth-subject"), Some("42"));
+    let r = h.get("/users/bob/profile").bearer("t-num").send().await;
+    assert_eq!(r.status, 403);
+}
+
+/// A non-scalar `sub` is its compact JSON text too, in the header and for the owner.
+#[tokio::test]
+async fn an_array_sub_is_its_json_text_never_the_username() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    let spec = active()
+        .scope("orders:read")
+        .claim("sub", serde_json::json!(["a", "b"]))
+        .username("bob")
+        .exp_in(600);
+    h.auth_server.token("t-arr", spec);
+    assert_eq!(h.get("/orders/1").bearer("t-arr").send().await.status, 200);
+    assert_eq!(
+        h.upstream.single().header_all("x-auth-subject"),
+        vec![r#"["a","b"]"#]
+    );
+}
+
+/// Owner binding on `sub` uses the subject, so without `sub` it is the `username`,
+/// the same value the backend sees in X-Auth-Subject.
+#[tokio::test]
+async fn owner_binding_on_sub_uses_username_when_sub_is_absent() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    h.auth_server.token(
+        "t-user",
+        active().scope("profile").username("carol").exp_in(600),
+    );
+    let r = h.get("/users/carol/profile").bearer("t-user").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(h.upstream.single().header("x-auth-subject"), Some("carol"));
+    let r = h.get("/users/dave/profile").bearer("t-user").send().await;
+    assert_eq!(r.status, 403);
+}

@@ -130,6 +130,12 @@ pub struct TestConfig {
     pub no_introspection: bool,
     /// Start without waiting for `/readyz` = 200 (a 503 is accepted too).
     pub skip_ready: bool,
+    /// `[admin] addr` (default `127.0.0.1:0`).
+    pub admin_addr: Option<String>,
+    /// `[admin] key = <raw TOML value>`, e.g. `token_file`.
+    pub admin: Vec<(String, String)>,
+    /// Extra files (name, contents) written next to the config.
+    pub files: Vec<(String, String)>,
 }
 
 impl Default for TestConfig {
@@ -165,6 +171,9 @@ impl TestConfig {
             extra: String::new(),
             no_introspection: false,
             skip_ready: false,
+            admin_addr: None,
+            admin: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -263,6 +272,21 @@ impl TestConfig {
         self.secret_inline_env = Some(name.to_string());
         self
     }
+    /// `[admin] key = <raw TOML value>`.
+    pub fn admin(mut self, k: &str, raw: &str) -> Self {
+        Self::set(&mut self.admin, k, raw.to_string());
+        self
+    }
+    /// `[admin] addr`, e.g. a non-loopback local address with port 0.
+    pub fn admin_addr(mut self, addr: &str) -> Self {
+        self.admin_addr = Some(addr.to_string());
+        self
+    }
+    /// A file written next to the config (e.g. `[admin] token_file`).
+    pub fn file(mut self, name: &str, contents: &str) -> Self {
+        self.files.push((name.to_string(), contents.to_string()));
+        self
+    }
     /// Raw TOML appended at the end.
     pub fn extra(mut self, text: &str) -> Self {
         self.extra.push_str(text);
@@ -279,7 +303,11 @@ impl TestConfig {
         if let Some((c, k)) = &self.tls {
             let _ = writeln!(out, "\n[listen.tls]\ncert = {}\nkey = {}", q(c), q(k));
         }
-        out.push_str("\n[admin]\naddr = \"127.0.0.1:0\"\n");
+        let admin_addr = self.admin_addr.as_deref().unwrap_or("127.0.0.1:0");
+        let _ = writeln!(out, "\n[admin]\naddr = {}", q(admin_addr));
+        for (k, v) in &self.admin {
+            let _ = writeln!(out, "{k} = {v}");
+        }
         let _ = writeln!(
             out,
             "\n[upstream]\nurl = {}",
@@ -341,6 +369,9 @@ impl TestConfig {
             format!("{}\n", self.client_secret),
         )
         .unwrap();
+        for (name, contents) in &self.files {
+            std::fs::write(dir.join(name), contents).unwrap();
+        }
         let path = dir.join("scopegate.toml");
         std::fs::write(&path, self.render(auth, upstream)).unwrap();
         path
