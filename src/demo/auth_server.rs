@@ -1,5 +1,6 @@
 //! The demo authorization server: an RFC 7662 endpoint with client authentication
-//! (Basic or post) and three documented tokens.
+//! (Basic or post) and three documented tokens, and `GET /jwks` publishing the key the
+//! demo JWT is signed with (SPEC §8).
 
 use std::convert::Infallible;
 
@@ -16,7 +17,41 @@ use tokio::net::TcpListener;
 
 use crate::introspect::now_unix;
 
-/// Serves `POST /introspect` until the process ends.
+/// The demo's Ed25519 signing key (PKCS#8 v1, base64). Published in this source, so it
+/// proves nothing outside the loopback-only demo.
+const DEMO_ED25519_PKCS8: &str = "MC4CAQAwBQYDK2VwBCIEIG8HoaPbYHJ0EGbX8Kr7v5BUAtnycxhopBOoDH5ltkBP";
+/// Its public key (`x` of the JWK).
+const DEMO_ED25519_X: &str = "G9vfe9vM14MfqCGpmvDKyUnK5Pn2D7Gzhqzl2JWU4z0";
+/// The audience of the demo JWT.
+pub const DEMO_AUDIENCE: &str = "demo-api";
+
+/// The demo JWKS.
+pub fn jwks() -> serde_json::Value {
+    serde_json::json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "kid": "demo-1", "use": "sig", "alg": "EdDSA",
+        "x": DEMO_ED25519_X,
+    }]})
+}
+
+/// An RFC 9068 access token from `issuer` for carol (`orders:read profile`), valid
+/// for an hour, signed with the demo key.
+pub fn demo_jwt(issuer: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(DEMO_ED25519_PKCS8)
+        .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
+    let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some("demo-1".into());
+    let now = now_unix();
+    let claims = serde_json::json!({
+        "iss": issuer, "aud": DEMO_AUDIENCE, "sub": "carol", "scope": "orders:read profile",
+        "client_id": "demo-app", "exp": now + 3600, "iat": now,
+    });
+    jsonwebtoken::encode(&header, &claims, &key)
+}
+
+/// Serves `POST /introspect` and `GET /jwks` until the process ends.
 pub async fn serve(listener: TcpListener, client_id: String, secret: String) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -52,6 +87,9 @@ pub fn answer(token: &str) -> serde_json::Value {
 }
 
 async fn handle(req: Request<Incoming>, client_id: &str, secret: &str) -> Response<Full<Bytes>> {
+    if req.method() == Method::GET && req.uri().path() == "/jwks" {
+        return reply(StatusCode::OK, jwks().to_string());
+    }
     if req.method() != Method::POST || req.uri().path() != "/introspect" {
         return reply(StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#.into());
     }

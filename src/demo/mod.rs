@@ -46,6 +46,21 @@ pub async fn run(port: u16, out: fn(&str)) -> Result<(), BoxError> {
     if let Some(introspection) = config.introspection.as_mut() {
         introspection.endpoint = format!("http://{as_addr}/introspect").parse()?;
     }
+    // The demo authorization server issues JWT access tokens too (SPEC §8).
+    let issuer = format!("http://{as_addr}");
+    config.jwt.push(crate::config::JwtConfig {
+        issuer: issuer.clone(),
+        audience: auth_server::DEMO_AUDIENCE.into(),
+        keys: crate::config::JwksSource::JwksUri(format!("{issuer}/jwks").parse()?),
+        algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
+        typ: vec!["at+jwt".into()],
+        scope_claim: "scope".into(),
+        leeway: std::time::Duration::from_secs(30),
+        jwks_refresh: std::time::Duration::from_secs(300),
+        timeout: std::time::Duration::from_secs(2),
+        ca_file: None,
+    });
+    let jwt = auth_server::demo_jwt(&issuer)?;
 
     let proxy = TcpListener::bind(config.listen.addr).await?;
     let admin = TcpListener::bind(config.admin.addr).await?;
@@ -54,25 +69,34 @@ pub async fn run(port: u16, out: fn(&str)) -> Result<(), BoxError> {
         admin.local_addr()?,
         as_addr,
         echo_addr,
+        &jwt,
     ));
     let result = crate::run::serve_bound(config, None, proxy, admin).await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(result?)
 }
 
-fn banner(proxy: SocketAddr, admin: SocketAddr, auth: SocketAddr, echo: SocketAddr) -> String {
+fn banner(
+    proxy: SocketAddr,
+    admin: SocketAddr,
+    auth: SocketAddr,
+    echo: SocketAddr,
+    jwt: &str,
+) -> String {
     let p = proxy;
     format!(
         "\
 scopegate DEMO — loopback only, not for production
   proxy                 http://{p}
   admin (metrics)       http://{admin}/metrics
-  demo auth server      http://{auth}/introspect  (client demo / {DEMO_SECRET})
+  demo auth server      http://{auth}/introspect  (client demo / {DEMO_SECRET}), JWKS http://{auth}/jwks
   echo upstream         http://{echo}
 
 Demo tokens: demo-read (orders:read profile, sub alice),
              demo-write (orders:read orders:write profile profile:contact, sub bob),
-             demo-inactive (not active)
+             demo-inactive (not active),
+             and a JWT access token for carol (orders:read profile), validated
+             locally with the demo auth server's JWKS (lines with the JWT below)
 
 Try (expected status on the right):
   curl -i http://{p}/health                                                  # 200 public
@@ -82,6 +106,8 @@ Try (expected status on the right):
   curl -i -X POST -H 'Authorization: Bearer demo-read' http://{p}/orders/42  # 403 insufficient_scope
   curl -i -X POST -H 'Authorization: Bearer demo-write' http://{p}/orders/42 # 200
   curl -i -H 'Authorization: Bearer demo-inactive' http://{p}/orders/42      # 401 invalid_token
+  curl -i -H 'Authorization: Bearer {jwt}' http://{p}/orders/42  # 200 (JWT, no introspection call)
+  curl -i -X POST -H 'Authorization: Bearer {jwt}' http://{p}/orders/42  # 403 insufficient_scope
   curl -i http://{p}/admin                                                   # 403 no route
   curl -i -H 'Authorization: Bearer demo-read' http://{p}/users/alice/profile  # 200, no contact/likes
   curl -i -H 'Authorization: Bearer demo-read' http://{p}/users/bob/profile    # 403 owner mismatch

@@ -636,3 +636,70 @@ fn check_validates_jwt_tables_without_fetching() {
     );
     assert!(out.stderr.contains("route[0].introspect"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn demo_publishes_a_jwks_and_prints_a_working_jwt_curl_line() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(crate::support::BIN)
+        .args(["demo", "--port", "0"])
+        .env_remove("SCOPEGATE_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.starts_with("Ctrl-C");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
+    let lines = tokio::time::timeout(Duration::from_secs(15), lines)
+        .await
+        .expect("demo banner")
+        .unwrap();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("# 200 (JWT"))
+        .unwrap_or_else(|| panic!("no JWT curl line in:\n{}", lines.join("\n")));
+    let token = line
+        .split("Bearer ")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let url = line
+        .split("' ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/orders/42")
+        .parse()
+        .unwrap();
+    assert_eq!(token.split('.').count(), 3, "a JWS: {token}");
+    let r = crate::support::Req::new(addr, "GET", "/orders/42")
+        .bearer(token)
+        .send()
+        .await;
+    let pid = child.id().to_string();
+    let _ = std::process::Command::new("kill").arg(&pid).status();
+    let _ = child.wait();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("\"x-auth-subject\":\"carol\""),
+        "{}",
+        r.text()
+    );
+}
