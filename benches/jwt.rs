@@ -2,8 +2,13 @@
 //! (ring) on a typical access token (~300-byte claims), the step a cached JWT skips.
 //! Keys: RSA 2048 from `tests/fixtures/jwt/`, P-256 and Ed25519 generated with rcgen.
 //!
-//! Measured with `cargo bench --bench jwt` (divan, median): see the numbers in the
-//! commit that added this file and in the closing note.
+//! Also, side by side in one run: 100 cached-JWT decisions (`JwtValidator::validate`:
+//! digest, cache hit, claim checks) against 100 cached-introspection decisions
+//! (`Introspector::introspect` + `TokenInfo::check`), both on a current-thread runtime
+//! with the in-process demo authorization server (RFC 7662 endpoint and JWKS).
+//!
+//! Measured with `cargo bench --bench jwt` (divan, median); numbers in the commit
+//! message that recorded them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -89,4 +94,121 @@ fn verify(bencher: Bencher, alg: Algorithm) {
         )
         .unwrap()
     });
+}
+
+// === cached JWT against cached introspection, side by side ===
+
+const HITS: usize = 100;
+
+/// A current-thread runtime with the in-process demo authorization server (RFC 7662
+/// endpoint and JWKS) on 127.0.0.1:0.
+fn demo_server() -> (tokio::runtime::Runtime, std::net::SocketAddr) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(scopegate::demo::auth_server::serve(
+        listener,
+        "demo".into(),
+        "demo-secret".into(),
+    ));
+    (rt, addr)
+}
+
+/// 100 cache hits of `Introspector::introspect` + `TokenInfo::check` with an expected
+/// issuer and audience: the opaque-token decision on a hit.
+#[divan::bench]
+fn introspection_cache_hit_and_check_x100(bencher: Bencher) {
+    use scopegate::config::{AuthMethod, CacheConfig, IntrospectionConfig, Secret};
+    use scopegate::introspect::{now_unix, Expectations, Health, Introspector};
+    let (rt, addr) = demo_server();
+    let config = IntrospectionConfig {
+        endpoint: format!("http://{addr}/introspect").parse().unwrap(),
+        client_id: "demo".into(),
+        client_secret: Secret::new("demo-secret"),
+        auth_method: AuthMethod::ClientSecretBasic,
+        timeout: std::time::Duration::from_secs(2),
+        ca_file: None,
+        expected_issuer: None,
+        expected_audience: None,
+        cache: CacheConfig::default(),
+    };
+    let metrics = std::sync::Arc::new(scopegate::metrics::Metrics::new().unwrap());
+    let introspector = Introspector::new(
+        &config,
+        None,
+        metrics,
+        std::sync::Arc::new(Health::default()),
+    )
+    .unwrap();
+    let token =
+        scopegate::token::parse_authorization(&http::HeaderValue::from_static("Bearer demo-read"))
+            .unwrap()
+            .unwrap();
+    assert!(rt
+        .block_on(introspector.introspect(&token))
+        .unwrap()
+        .is_active());
+    let expect = Expectations::default();
+    bencher
+        .counter(divan::counter::ItemsCount::new(HITS))
+        .bench_local(|| {
+            rt.block_on(async {
+                for _ in 0..HITS {
+                    let info = introspector.introspect(black_box(&token)).await.unwrap();
+                    info.check(now_unix(), &expect).unwrap();
+                    black_box(info);
+                }
+            });
+        });
+}
+
+/// 100 cache hits of `JwtValidator::validate` for the demo JWT: digest, cache lookup and
+/// the claim checks (iss, aud, exp, nbf, iat) — the signature is not re-verified.
+#[divan::bench]
+fn jwt_cache_hit_and_claim_checks_x100(bencher: Bencher) {
+    use scopegate::config::{CacheConfig, JwksSource, JwtConfig};
+    use scopegate::jwt::{JwtValidator, Verdict};
+    let (rt, addr) = demo_server();
+    let issuer = format!("http://{addr}");
+    let config = JwtConfig {
+        issuer: issuer.clone(),
+        audience: scopegate::demo::auth_server::DEMO_AUDIENCE.into(),
+        keys: JwksSource::JwksUri(format!("{issuer}/jwks").parse().unwrap()),
+        algorithms: vec![Algorithm::EdDSA],
+        typ: vec!["at+jwt".into()],
+        scope_claim: "scope".into(),
+        leeway: std::time::Duration::from_secs(30),
+        jwks_refresh: std::time::Duration::from_secs(300),
+        timeout: std::time::Duration::from_secs(2),
+        ca_file: None,
+    };
+    let metrics = std::sync::Arc::new(scopegate::metrics::Metrics::new().unwrap());
+    let validator = rt
+        .block_on(async { JwtValidator::new(&[config], &CacheConfig::default(), None, &metrics) })
+        .unwrap();
+    let token = scopegate::demo::auth_server::demo_jwt(&issuer).unwrap();
+    let now = scopegate::introspect::now_unix();
+    let first = rt.block_on(validator.validate(token.as_bytes(), now));
+    assert!(matches!(first, Verdict::Valid(_)), "{first:?}");
+    bencher
+        .counter(divan::counter::ItemsCount::new(HITS))
+        .bench_local(|| {
+            rt.block_on(async {
+                for _ in 0..HITS {
+                    let now = scopegate::introspect::now_unix();
+                    let verdict = validator.validate(black_box(token.as_bytes()), now).await;
+                    assert!(matches!(verdict, Verdict::Valid(_)));
+                }
+            });
+        });
+    assert_eq!(
+        metrics.jwks_fetches[0].get(),
+        1,
+        "one fetch; every benched call a hit"
+    );
 }
