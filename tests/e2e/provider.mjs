@@ -90,8 +90,17 @@ const CONFIG = {
   // invalid_client), so that a test can tell which method the caller really used.
   enforceRegisteredAuthMethod: true,
 
-  // Resource indicator -> resource server info (RFC 8707). Empty: every token is opaque.
-  resourceServers: {},
+  // Resource indicator -> resource server info (RFC 8707). Tokens minted without
+  // `resource` stay opaque; with this one they are RFC 9068 JWTs (tests/it/e2e_oidc.rs).
+  resourceServers: {
+    'https://orders.example/': {
+      scope: 'orders:read orders:write profile',
+      audience: 'https://orders.example/',
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: 60,
+      jwt: { sign: { alg: 'ES256' } },
+    },
+  },
 
   // Private JWKs; generated per run (nothing secret is committed). The first key's `alg`
   // is every client's default signing algorithm (clientDefaults below).

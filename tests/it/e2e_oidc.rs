@@ -389,3 +389,56 @@ async fn shared_provider_is_one_process_while_in_use() {
         format!("{}/token/introspection", a.ready.issuer)
     );
 }
+
+/// SPEC §8 end to end: oidc-provider issues an RFC 9068 JWT for a resource (RFC 8707);
+/// scopegate validates it locally with the provider's JWKS (no introspection call), and
+/// refuses a tampered copy and a token for another audience.
+#[tokio::test]
+async fn real_jwt_access_token_is_validated_locally_with_the_providers_jwks() {
+    const RESOURCE: &str = "https://orders.example/";
+    let oidc = Oidc::shared();
+    let table = format!(
+        "\n[[jwt]]\nissuer = {}\naudience = {}\njwks_uri = {}\nalgorithms = [\"ES256\"]\n",
+        config::q(&oidc.ready.issuer),
+        config::q(RESOURCE),
+        config::q(&oidc.ready.jwks_uri),
+    );
+    let h = start(
+        oidc.scopegate_config(SG_BASIC, "client_secret_basic")
+            .extra(&table),
+    )
+    .await;
+
+    let jwt = oidc
+        .mint_for_resource(APP_BASIC, "orders:read", RESOURCE)
+        .await
+        .access_token;
+    assert_eq!(jwt.split('.').count(), 3, "a JWS from the provider: {jwt}");
+    let r = h.get("/orders/1").bearer(&jwt).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = h.upstream.single();
+    assert_eq!(seen.header("x-auth-subject"), Some(APP_BASIC));
+    assert_eq!(seen.header("x-auth-client-id"), Some(APP_BASIC));
+    assert!(
+        introspections(&oidc, &jwt).await.is_empty(),
+        "validated locally"
+    );
+    // Scopes still decide: orders:read does not allow a write.
+    assert_eq!(h.post("/orders/1").bearer(&jwt).send().await.status, 403);
+    // A changed signature is refused, and never sent to introspection as a fallback.
+    let mut tampered = jwt.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    h.get("/orders/1")
+        .bearer(&tampered)
+        .send()
+        .await
+        .assert_invalid_token();
+    assert!(introspections(&oidc, &tampered).await.is_empty());
+    let m = h.metrics().await;
+    assert_eq!(
+        m.value("scopegate_jwt_validations_total", &[("result", "valid")]),
+        2.0
+    );
+    assert_eq!(h.auth_server.calls(), 0);
+}

@@ -299,6 +299,28 @@ impl Oidc {
         m
     }
 
+    /// Client credentials grant for a resource (RFC 8707): a JWT access token (RFC 9068)
+    /// when the provider's CONFIG.resourceServers formats that resource's tokens as JWTs.
+    pub async fn mint_for_resource(&self, client_id: &str, scope: &str, resource: &str) -> Minted {
+        let method = self.client(client_id).token_endpoint_auth_method.clone();
+        let r = self
+            .post_as(
+                &self.ready.token_endpoint,
+                client_id,
+                &method,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("scope", scope),
+                    ("resource", resource),
+                ],
+            )
+            .send()
+            .await;
+        assert_eq!(r.status, 200, "token endpoint: {}", r.text());
+        serde_json::from_slice(&r.body)
+            .unwrap_or_else(|e| panic!("token response {}: {e}", r.text()))
+    }
+
     /// RFC 7009 revocation by the client the token was issued to; returns the status.
     pub async fn revoke(&self, client_id: &str, token: &str) -> u16 {
         let method = self.client(client_id).token_endpoint_auth_method.clone();
