@@ -478,3 +478,41 @@ fn admin_token_file_missing_or_empty_is_an_error_naming_the_file() {
         r#"config/scopegate.toml:10:14: admin.token_file: cannot read "config/no-such-token": No such file or directory (os error 2)"#
     );
 }
+
+/// SPEC §8: `[[jwt]]` defaults, the `typ` normalization, and `[introspection]` optional.
+#[test]
+fn jwt_tables_get_their_defaults_and_introspection_becomes_optional() {
+    let text = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[[jwt]]\nissuer = \"https://a.test/\"\naudience = \"api\"\njwks_uri = \"https://a.test/jwks\"\n\n[[jwt]]\nissuer = \"https://b.test\"\naudience = \"api\"\nmetadata_url = \"https://b.test/.well-known/openid-configuration\"\nalgorithms = [\"EdDSA\", \"PS256\"]\ntyp = [\"application/AT+JWT\", \"JWT\"]\nscope_claim = \"scp\"\nleeway = \"5s\"\njwks_refresh = \"1m\"\ntimeout = \"500ms\"\n";
+    let config = load(text).unwrap();
+    assert!(config.introspection.is_none());
+    assert_eq!(config.cache(), crate::config::CacheConfig::default());
+    let [a, b] = &config.jwt[..] else {
+        panic!("two tables")
+    };
+    assert_eq!(a.issuer, "https://a.test/");
+    assert_eq!(
+        a.algorithms,
+        [
+            jsonwebtoken::Algorithm::RS256,
+            jsonwebtoken::Algorithm::ES256
+        ]
+    );
+    assert_eq!(a.typ, ["at+jwt"]);
+    assert_eq!(a.scope_claim, "scope");
+    assert_eq!(a.leeway, Duration::from_secs(30));
+    assert_eq!(a.jwks_refresh, Duration::from_secs(300));
+    assert_eq!(a.timeout, Duration::from_secs(2));
+    assert!(matches!(a.keys, crate::config::JwksSource::JwksUri(_)));
+    assert!(matches!(b.keys, crate::config::JwksSource::Metadata(_)));
+    assert_eq!(
+        b.algorithms,
+        [
+            jsonwebtoken::Algorithm::EdDSA,
+            jsonwebtoken::Algorithm::PS256
+        ]
+    );
+    assert_eq!(b.typ, ["at+jwt", "jwt"]);
+    assert_eq!(b.scope_claim, "scp");
+    assert_eq!(b.leeway, Duration::from_secs(5));
+    assert_eq!(b.timeout, Duration::from_millis(500));
+}
