@@ -208,6 +208,20 @@ mod tests {
         assert_eq!(rsa_bits(&URL_SAFE_NO_PAD.encode(&short)), Some(2047));
     }
 
+    /// ring would refuse the signature too; the key must not even enter the set.
+    #[test]
+    fn rsa_keys_under_2048_bits_are_dropped_at_parse() {
+        let weak: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/jwt/rsa1024.jwk.json"))
+                .unwrap();
+        let strong: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/jwt/rsa2048.jwk.json"))
+                .unwrap();
+        assert!(KeySet::parse(&serde_json::json!({ "keys": [weak.clone()] })).is_err());
+        let set = KeySet::parse(&serde_json::json!({ "keys": [weak, strong] })).unwrap();
+        assert_eq!(set.len(), 1);
+    }
+
     #[test]
     fn unusable_keys_are_skipped_and_an_empty_set_is_refused() {
         let doc = serde_json::json!({"keys": [
