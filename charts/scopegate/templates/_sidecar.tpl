@@ -42,6 +42,10 @@ the prometheus.io scrape annotations for scopegate's admin port.
 */}}
 {{- define "scopegate.sidecar.podAnnotations" -}}
 {{- include "scopegate.sidecar.assertMode" . -}}
+{{- include "scopegate.sidecar.podAnnotationLines" . | trim -}}
+{{- end -}}
+
+{{- define "scopegate.sidecar.podAnnotationLines" -}}
 {{- if not .Values.config.existingConfigMap }}
 checksum/scopegate-config: {{ include "scopegate.config" . | sha256sum }}
 {{- end }}
