@@ -17,12 +17,28 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 /// A request or response body: streamed from the peer, or built here.
 #[derive(Debug)]
 pub enum ProxyBody {
-    /// Streamed from the peer. `trailers: false` drops trailer frames (SPEC §3.5:
-    /// request trailers never reach the upstream).
-    Streamed { body: Incoming, trailers: bool },
+    /// Streamed from the peer.
+    Streamed(Streamed),
     /// Built or buffered here; `None` once sent.
     Full(Option<Bytes>),
 }
+
+/// A body streamed from a peer.
+#[derive(Debug)]
+pub struct Streamed {
+    /// `None` only while being dropped.
+    body: Option<Incoming>,
+    /// A request body: trailers are dropped (SPEC §3.5: request trailers never reach
+    /// the upstream), and a body dropped before its end is drained (see [`drain`]).
+    request: bool,
+    /// The peer's last frame has been seen.
+    ended: bool,
+}
+
+/// SPEC §3 "Answering early": at most this much of an unread request body is read and
+/// discarded after scopegate answered, and for at most this long.
+pub const DRAIN_BYTES: usize = 1024 * 1024;
+pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A body built in memory.
 pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
@@ -35,20 +51,60 @@ pub fn empty() -> ProxyBody {
     ProxyBody::Full(None)
 }
 
-/// A streamed body, trailers included (responses).
+/// A streamed response body, trailers included.
 pub fn streamed(body: Incoming) -> ProxyBody {
-    ProxyBody::Streamed {
-        body,
-        trailers: true,
+    ProxyBody::Streamed(Streamed {
+        body: Some(body),
+        request: false,
+        ended: false,
+    })
+}
+
+/// A client's request body: trailers dropped, drained when dropped unread.
+pub fn request(body: Incoming) -> ProxyBody {
+    ProxyBody::Streamed(Streamed {
+        body: Some(body),
+        request: true,
+        ended: false,
+    })
+}
+
+// === impl Streamed ===
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        let Some(body) = self.body.take() else { return };
+        if self.request && !self.ended && !body.is_end_stream() {
+            drain(body);
+        }
     }
 }
 
-/// A streamed body whose trailers are dropped (requests).
-pub fn streamed_without_trailers(body: Incoming) -> ProxyBody {
-    ProxyBody::Streamed {
-        body,
-        trailers: false,
-    }
+/// SPEC §3 "Answering early": a client still sending its body when scopegate (or the
+/// upstream) has answered would get a reset instead of the answer (RFC 9113 §8.1; many
+/// HTTP/2 client libraries then drop the answer; an HTTP/1.1 close with unread data makes
+/// the kernel send RST). So the rest of the body is read and discarded, bounded in bytes
+/// and time, while the answer goes out; then the body is released: HTTP/2 ends the
+/// stream with `RST_STREAM(NO_ERROR)` (the response is complete by then), HTTP/1.1
+/// closes the connection — or keeps it when the whole body arrived. Nothing read here
+/// goes anywhere.
+fn drain(mut body: Incoming) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let started = tokio::time::Instant::now();
+        let deadline = started + DRAIN_TIME;
+        let mut read = 0usize;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+            read += frame.data_ref().map_or(0, Bytes::len);
+            if read > DRAIN_BYTES {
+                // Let the answer leave before the reset does.
+                tokio::time::sleep_until(started + std::time::Duration::from_millis(100)).await;
+                break;
+            }
+        }
+    });
 }
 
 impl Body for ProxyBody {
@@ -61,19 +117,30 @@ impl Body for ProxyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             ProxyBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            ProxyBody::Streamed { body, trailers } => loop {
-                match Pin::new(&mut *body).poll_frame(cx) {
-                    Poll::Ready(Some(Ok(frame))) if !*trailers && !frame.is_data() => continue,
-                    other => return other,
+            ProxyBody::Streamed(streamed) => {
+                let Some(body) = streamed.body.as_mut() else {
+                    return Poll::Ready(None);
+                };
+                loop {
+                    match Pin::new(&mut *body).poll_frame(cx) {
+                        Poll::Ready(Some(Ok(frame))) if streamed.request && !frame.is_data() => {
+                            continue
+                        }
+                        Poll::Ready(None) => {
+                            streamed.ended = true;
+                            return Poll::Ready(None);
+                        }
+                        other => return other,
+                    }
                 }
-            },
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             ProxyBody::Full(bytes) => bytes.is_none(),
-            ProxyBody::Streamed { body, .. } => body.is_end_stream(),
+            ProxyBody::Streamed(s) => s.ended || s.body.as_ref().is_none_or(Body::is_end_stream),
         }
     }
 
@@ -82,7 +149,10 @@ impl Body for ProxyBody {
             ProxyBody::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            ProxyBody::Streamed { body, .. } => body.size_hint(),
+            ProxyBody::Streamed(s) => s
+                .body
+                .as_ref()
+                .map_or_else(SizeHint::default, Body::size_hint),
         }
     }
 }
@@ -98,12 +168,16 @@ pub enum CollectError {
 
 /// Reads a whole body that may be buffered (form, JSON to filter, introspection
 /// answer), refusing more than `limit` bytes: before reading when `Content-Length`
-/// already says so, and while reading otherwise. Trailers are dropped.
-pub async fn collect_limited(
-    mut body: Incoming,
+/// already says so, and while reading otherwise. Trailers are dropped. Pass a
+/// `&mut ProxyBody` to keep ownership (a request body left unread is then drained).
+pub async fn collect_limited<B>(
+    mut body: B,
     headers: &HeaderMap,
     limit: usize,
-) -> Result<Bytes, CollectError> {
+) -> Result<Bytes, CollectError>
+where
+    B: Body<Data = Bytes, Error = hyper::Error> + Unpin,
+{
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -61,6 +61,12 @@ pub enum FilterError {
     Encoded(String),
     #[error("reading the response body failed")]
     Read(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A 2xx answer in another representation (content negotiation: HTML, XML, CSV).
+    #[error("successful response is not JSON; cannot filter")]
+    NotJson,
+    /// A part of a document is no document: it cannot be filtered as one.
+    #[error("partial content (206); cannot filter")]
+    Partial,
 }
 
 // === impl FieldRules ===

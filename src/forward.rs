@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::header::{self, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
+use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
@@ -64,28 +64,69 @@ impl std::fmt::Debug for Forwarder {
     }
 }
 
-/// RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy `Proxy-Connection` and
-/// `Keep-Alive` that some clients still send.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    UPGRADE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-];
+/// What the forwarder does with a client-sent header, by its canonical (lower-case,
+/// `-`) name. A `match` compiles to length-and-bytes comparisons: cheap per header.
+fn listed(name: &str) -> Disposition {
+    match name {
+        // RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy `Proxy-Connection` and
+        // `Keep-Alive` that some clients still send.
+        "connection"
+        | "te"
+        | "trailer"
+        | "transfer-encoding"
+        | "upgrade"
+        | "proxy-authorization"
+        | "keep-alive"
+        | "proxy-connection" => Disposition::Remove,
+        // Headers that make some backends act on another path or method than the one
+        // authorized (IIS/Symfony/Laravel URL rewriting, method override, the
+        // original-request headers front proxies set for auth subrequests).
+        "x-original-url"
+        | "x-rewrite-url"
+        | "x-http-method-override"
+        | "x-http-method"
+        | "x-method-override"
+        | "x-original-uri"
+        | "x-original-method"
+        | "x-forwarded-uri"
+        | "x-forwarded-path"
+        | "x-forwarded-method"
+        | "x-envoy-original-path"
+        | "x-envoy-original-method" => Disposition::Remove,
+        // Client, scheme and prefix headers that frameworks trust (Spring, Werkzeug
+        // ProxyFix, Rails/Rack, Express `trust proxy`).
+        "forwarded"
+        | "x-real-ip"
+        | "x-forwarded-port"
+        | "x-forwarded-prefix"
+        | "x-forwarded-server"
+        | "x-forwarded-ssl"
+        | "x-forwarded-scheme"
+        | "x-url-scheme"
+        | "front-end-https"
+        | "x-client-ip"
+        | "x-cluster-client-ip"
+        | "true-client-ip"
+        | "client-ip"
+        | "cf-connecting-ip" => Disposition::Forwarding,
+        "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host" => Disposition::Set,
+        _ => Disposition::Keep,
+    }
+}
 
-/// Headers that make some backends act on another path or method than the one
-/// authorized (IIS/Symfony/Laravel URL rewriting, method override).
-const REROUTING: [HeaderName; 5] = [
-    HeaderName::from_static("x-original-url"),
-    HeaderName::from_static("x-rewrite-url"),
-    HeaderName::from_static("x-http-method-override"),
-    HeaderName::from_static("x-http-method"),
-    HeaderName::from_static("x-method-override"),
-];
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authorization"
+            | "keep-alive"
+            | "proxy-connection"
+    )
+}
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -157,23 +198,9 @@ impl Forwarder {
             .build()
             .map_err(|e| Rejection::UpstreamUnreachable(ForwardError::Build(e)))?;
 
-        // The client's Host (h1) or :authority (h2), for X-Forwarded-Host and preserve_host.
-        let client_host = parts.headers.get(HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-
+        let client_host = client_host(&parts);
         let headers = &mut parts.headers;
-        remove_hop_by_hop(headers);
-        // A scan first: most requests carry none of these, and a scan of a few names is
-        // cheaper than five hashed removals.
-        if headers.keys().any(|k| REROUTING.contains(k)) {
-            for name in &REROUTING {
-                headers.remove(name);
-            }
-        }
+        scrub(headers, self.trust_forwarded);
         if upgrade {
             // A WebSocket handshake keeps its upgrade headers (hop-by-hop by nature).
             headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -248,24 +275,170 @@ impl Forwarder {
     }
 }
 
-/// Removes RFC 9110 §7.6.1 hop-by-hop fields and every field named in `Connection`.
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+/// The client's authority, for `X-Forwarded-Host` and `preserve_host`: HTTP/2's
+/// `:authority` (a disagreeing `host` field was refused before, RFC 9113 §8.3.1), else
+/// `Host`.
+fn client_host(parts: &http::request::Parts) -> Option<HeaderValue> {
+    let authority = || {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    };
+    if parts.version == Version::HTTP_2 {
+        authority().or_else(|| parts.headers.get(HOST).cloned())
+    } else {
+        parts.headers.get(HOST).cloned().or_else(authority)
+    }
+}
+
+/// How the forwarder treats a client-sent header name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    Keep,
+    /// Removed whatever the settings.
+    Remove,
+    /// Removed unless `trust_forwarded_headers` (canonical spelling only).
+    Forwarding,
+    /// Set by scopegate; handled by `set_forwarded`.
+    Set,
+}
+
+/// SPEC §3.5: CGI-style backends read `X_HTTP_Method_Override` and `X-HTTP-Method-Override`
+/// as the same variable, so names are compared after mapping `_` to `-` (header names
+/// are already lower case). A `_` spelling of any listed name is always removed: only
+/// canonical names are ever trusted.
+fn disposition(name: &str) -> Disposition {
+    if !name.contains('_') {
+        return listed(name);
+    }
+    match listed(&name.replace('_', "-")) {
+        Disposition::Keep => Disposition::Keep,
+        _ => Disposition::Remove,
+    }
+}
+
+/// Removes hop-by-hop fields (RFC 9110 §7.6.1, including every field named in
+/// `Connection`), re-routing fields, and forwarding fields unless trusted. One scan of
+/// the names first: most requests carry none of these.
+fn scrub(headers: &mut HeaderMap, trust_forwarded: bool) {
+    let doomed = |name: &HeaderName| match disposition(name.as_str()) {
+        Disposition::Remove => true,
+        Disposition::Forwarding => !trust_forwarded,
+        Disposition::Keep | Disposition::Set => false,
+    };
+    if !headers.keys().any(|k| doomed(k) || k == CONNECTION) {
         return;
     }
-    if headers.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
+    let mut names: Vec<HeaderName> = headers.keys().filter(|k| doomed(k)).cloned().collect();
+    // Fields the client named in `Connection` are hop-by-hop too, in any spelling.
+    let named: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase().replace('_', "-"))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !named.is_empty() {
+        names.extend(
+            headers
+                .keys()
+                .filter(|k| named.iter().any(|n| *n == k.as_str().replace('_', "-")))
+                .cloned(),
+        );
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for name in names {
+        headers.remove(&name);
+    }
+}
+
+/// Removes hop-by-hop fields from an upstream response (RFC 9110 §7.6.1).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers
+        .keys()
+        .any(|k| is_hop_by_hop(k.as_str()) || k.as_str().contains('_'))
+    {
+        return;
+    }
+    let named: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase().replace('_', "-"))
+        .collect();
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| {
+            let n = k.as_str().replace('_', "-");
+            is_hop_by_hop(&n) || named.contains(&n)
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_matched_after_mapping_underscores() {
+        assert_eq!(disposition("x_http_method_override"), Disposition::Remove);
+        assert_eq!(disposition("x-http-method-override"), Disposition::Remove);
+        assert_eq!(disposition("x_forwarded_for"), Disposition::Remove);
+        assert_eq!(disposition("x-forwarded-for"), Disposition::Set);
+        assert_eq!(disposition("x_real_ip"), Disposition::Remove);
+        assert_eq!(disposition("x-real-ip"), Disposition::Forwarding);
+        assert_eq!(disposition("forwarded"), Disposition::Forwarding);
+        assert_eq!(disposition("transfer_encoding"), Disposition::Remove);
+        assert_eq!(disposition("x_custom"), Disposition::Keep);
+        assert_eq!(disposition("accept"), Disposition::Keep);
+    }
+
+    fn map(names: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for n in names {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn scrub_removes_every_spelling_and_keeps_the_rest() {
+        let mut h = map(&[
+            "x_http_method_override",
+            "x_original_url",
+            "forwarded",
+            "x-real-ip",
+            "x_forwarded_for",
+            "x-forwarded-for",
+            "accept",
+        ]);
+        scrub(&mut h, false);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "x-forwarded-for"]);
+
+        let mut h = map(&["forwarded", "x-real-ip", "x_real_ip", "x_forwarded_proto"]);
+        scrub(&mut h, true);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["forwarded", "x-real-ip"]);
+    }
+
+    #[test]
+    fn fields_named_in_connection_go_in_any_spelling() {
+        let mut h = map(&["x-secret", "x_other", "accept"]);
+        h.insert(CONNECTION, HeaderValue::from_static("X-Secret, x-other"));
+        scrub(&mut h, false);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["accept"]);
     }
 }

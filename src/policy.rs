@@ -223,6 +223,17 @@ impl Route {
         all.extend(self.scopes_any.iter());
         all.join(" ")
     }
+
+    /// [`required_scopes`](Self::required_scopes) plus every `fields` scope: what an
+    /// unfilterable exchange (a WebSocket tunnel) on this route needs.
+    pub fn required_scopes_with_fields(&self) -> String {
+        let mut all: Vec<&str> = self.scopes.iter().collect();
+        all.extend(self.scopes_any.iter());
+        if let Some(fields) = &self.fields {
+            all.extend(fields.scopes().filter(|s| !self.scopes.contains(s)));
+        }
+        all.join(" ")
+    }
 }
 
 // === impl Grant ===

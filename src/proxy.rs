@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
 use http::uri::PathAndQuery;
-use http::{Request, Response};
+use http::{Request, Response, Version};
 use hyper::body::Incoming;
 
 use self::context::RequestContext;
@@ -20,7 +20,7 @@ use crate::body::{self, ProxyBody};
 use crate::forward::Downstream;
 use crate::introspect::now_unix;
 use crate::metrics::Outcome;
-use crate::policy::Target;
+use crate::policy::{Grant, Target};
 use crate::rejection::Rejection;
 use crate::state::State;
 use crate::{path, token};
@@ -58,7 +58,7 @@ impl Proxy {
     }
 }
 
-/// SPEC §3, steps 1–9. Each step returns `Result<_, Rejection>`.
+/// SPEC §3, steps 1–9: decide, then forward. Each step returns `Result<_, Rejection>`.
 async fn pipeline(
     state: &State,
     req: Request<Incoming>,
@@ -66,13 +66,36 @@ async fn pipeline(
     cx: &mut RequestContext,
 ) -> Result<Response<ProxyBody>, Rejection> {
     let (mut parts, incoming) = req.into_parts();
-    check_framing(&parts, state.config.listen.max_header_bytes)?;
+    // A request body dropped unread from here on is drained, not reset (SPEC §3
+    // "Answering early").
+    let mut body = body::request(incoming);
+    let grant = decide(state, &mut parts, &mut body, cx).await?;
+    forward(state, parts, body, &grant, downstream, cx).await
+}
+
+/// Steps 1–6: may this request pass, and as whom? Strips what must not reach the
+/// upstream from `parts` and replaces `body` when it had to be read.
+async fn decide<'s>(
+    state: &'s State,
+    parts: &mut http::request::Parts,
+    body: &mut ProxyBody,
+    cx: &mut RequestContext,
+) -> Result<Grant<'s>, Rejection> {
+    check_framing(parts, state.config.listen.max_header_bytes)?;
 
     // 1. The path that is authorized is the path that is forwarded, byte for byte.
     path::check(parts.uri.path()).map_err(|why| {
         tracing::debug!(reason = %why, "unsafe path");
         Rejection::UnsafePath
     })?;
+
+    if parts
+        .uri
+        .query()
+        .is_some_and(|q| token::overrides_method(q.as_bytes(), &parts.method))
+    {
+        return Err(Rejection::BadRequest(token::METHOD_OVERRIDE));
+    }
 
     // 2. Deny by default.
     let route = state
@@ -85,8 +108,6 @@ async fn pipeline(
     // 3. Client-sent identity headers go on every route, public ones included.
     state.identity.strip(&mut parts.headers);
 
-    let upgrade = is_websocket_upgrade(&parts.headers);
-    let mut incoming = Some(incoming);
     let mut target = Target {
         method: parts.method.clone(),
         path_and_query: parts
@@ -95,61 +116,82 @@ async fn pipeline(
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/")),
     };
-    let mut rebuilt_body = None;
 
-    let grant = if route.is_public() {
+    if route.is_public() {
         cx.outcome_on_success = Outcome::Public;
-        route.grant_public(target)
-    } else {
-        // 4. RFC 6750 §2: header | form | query.
-        let extraction = token::extract(
-            &state.config.token,
-            &parts.method,
-            &mut parts.headers,
-            parts.uri.query(),
-            &mut incoming,
-            state.config.listen.header_read_timeout,
-        )
-        .await?;
-        if let Some(query) = extraction.query {
-            target.path_and_query = rebuild_path_and_query(parts.uri.path(), &query)?;
+        // Not validated here, so never passed on when tokens must not be.
+        if !state.config.token.forward {
+            if let Some(query) = token::remove_unvalidated(&mut parts.headers, parts.uri.query()) {
+                target.path_and_query = rebuild_path_and_query(parts.uri.path(), &query)?;
+            }
         }
-        rebuilt_body = extraction.body;
-        let (token, source) = extraction.token.ok_or(Rejection::MissingToken)?;
-        cx.token_source(source, &state.metrics);
+        return Ok(route.grant_public(target));
+    }
 
-        // 5. Cached answer, else one call per token; the decision is made fresh below.
-        let info = state
-            .introspector
-            .introspect(&token)
-            .await
-            .map_err(Rejection::AuthServerUnavailable)?;
-        cx.token = Some(info.clone());
-        info.check(now_unix(), &state.expect)
-            .map_err(Rejection::InvalidToken)?;
+    // 4. RFC 6750 §2: header | form | query.
+    let extraction = token::extract(
+        &state.config.token,
+        &parts.method,
+        &mut parts.headers,
+        parts.uri.query(),
+        body,
+        state.config.listen.header_read_timeout,
+    )
+    .await?;
+    if let Some(query) = extraction.query {
+        target.path_and_query = rebuild_path_and_query(parts.uri.path(), &query)?;
+    }
+    if let Some(form) = extraction.body {
+        *body = body::full(form);
+    }
+    let (token, source) = extraction.token.ok_or(Rejection::MissingToken)?;
+    cx.token_source(source, &state.metrics);
 
-        // 6. Scopes and owner binding → proof of authorization.
-        route.authorize(target, info)?
-    };
+    // 5. Cached answer, else one call per token; the decision is made fresh below.
+    let info = state
+        .introspector
+        .introspect(&token)
+        .await
+        .map_err(Rejection::AuthServerUnavailable)?;
+    cx.token = Some(info.clone());
+    info.check(now_unix(), &state.expect)
+        .map_err(Rejection::InvalidToken)?;
 
-    // 7. Build the upstream request from the grant; identity from the answer.
-    let on_upgrade = upgrade
+    // 6. Scopes and owner binding → proof of authorization.
+    let grant = route.authorize(target, info)?;
+    // SPEC §3.6: a tunnel cannot be filtered, so an upgrade on a `fields` route needs
+    // every field's scope.
+    if is_websocket_upgrade(&parts.headers) && respond::needs_filtering(&grant) {
+        return Err(Rejection::InsufficientScope {
+            required: route.required_scopes_with_fields(),
+        });
+    }
+    Ok(grant)
+}
+
+/// Steps 7–9: the upstream request is built from the grant, sent, and its answer
+/// filtered.
+async fn forward(
+    state: &State,
+    mut parts: http::request::Parts,
+    body: ProxyBody,
+    grant: &Grant<'_>,
+    downstream: Downstream,
+    cx: &mut RequestContext,
+) -> Result<Response<ProxyBody>, Rejection> {
+    // 7. Identity from the answer; hop-by-hop and forwarding headers per SPEC §3.5.
+    let on_upgrade = is_websocket_upgrade(&parts.headers)
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
-    let body = match (rebuilt_body, incoming) {
-        (Some(bytes), _) => body::full(bytes),
-        (None, Some(incoming)) => body::streamed_without_trailers(incoming),
-        (None, None) => body::empty(),
-    };
     let mut upstream_req =
         state
             .forwarder
-            .prepare(parts, body, &grant, downstream, on_upgrade.is_some())?;
+            .prepare(parts, body, grant, downstream, on_upgrade.is_some())?;
     if let Some(info) = grant.token() {
         state.identity.inject(upstream_req.headers_mut(), info);
     }
     cx.forward_request_id(upstream_req.headers_mut());
-    respond::prepare_for_filtering(&grant, upstream_req.headers_mut());
+    respond::prepare_for_filtering(grant, upstream_req.headers_mut());
 
     // 8. Forward, streaming.
     let started = tokio::time::Instant::now();
@@ -157,11 +199,15 @@ async fn pipeline(
     cx.upstream_elapsed = Some(started.elapsed());
     let rsp = rsp?;
 
-    if let Some(on_upgrade) = on_upgrade {
-        return Ok(respond::tunnel(rsp, on_upgrade, &grant));
+    if rsp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(on_upgrade) = on_upgrade {
+            let ttl = state.config.introspection.cache.ttl;
+            return Ok(respond::tunnel(rsp, on_upgrade, grant, ttl));
+        }
     }
-    // 9. Fields the grant does not cover are removed.
-    respond::filter(rsp, &grant, state.config.upstream.max_filtered_body).await
+    // 9. Fields the grant does not cover are removed (answers to upgrade requests that
+    // did not switch protocols included).
+    respond::filter(rsp, grant, state.config.upstream.max_filtered_body).await
 }
 
 /// SPEC §3 Limits and RFC 9112 §6.3: ambiguous framing or two `Host` headers are
@@ -180,8 +226,32 @@ fn check_framing(parts: &http::request::Parts, max_header_bytes: usize) -> Resul
     if size > max_header_bytes {
         return Err(Rejection::HeadersTooLarge);
     }
-    if parts.headers.get_all(HOST).iter().nth(1).is_some() {
+    let mut hosts = parts.headers.get_all(HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
         return Err(Rejection::BadRequest("more than one Host header"));
+    }
+    match parts.version {
+        // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to
+        // any HTTP/1.1 request message that lacks a Host header field".
+        Version::HTTP_11 if host.is_none() => {
+            return Err(Rejection::BadRequest("the Host header is missing"));
+        }
+        // RFC 9113 §8.3.1: a `host` field that disagrees with `:authority` makes the
+        // request malformed; forwarding it would let the two name different hosts.
+        Version::HTTP_2 => {
+            if let (Some(host), Some(authority)) = (host, parts.uri.authority()) {
+                if !host
+                    .as_bytes()
+                    .eq_ignore_ascii_case(authority.as_str().as_bytes())
+                {
+                    return Err(Rejection::BadRequest(
+                        "the host field disagrees with :authority",
+                    ));
+                }
+            }
+        }
+        _ => {}
     }
     if parts.headers.contains_key(TRANSFER_ENCODING) && parts.headers.contains_key(CONTENT_LENGTH) {
         return Err(Rejection::BadRequest(

@@ -7,14 +7,12 @@
 
 use std::fmt;
 
+use crate::body::{CollectError, ProxyBody};
+use crate::config::TokenConfig;
+use crate::rejection::{Rejection, TokenProblem};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method};
-use hyper::body::Incoming;
-
-use crate::body::CollectError;
-use crate::config::TokenConfig;
-use crate::rejection::{Rejection, TokenProblem};
 
 /// The RFC 6750 parameter name for form and query tokens.
 const PARAM: &str = "access_token";
@@ -70,14 +68,14 @@ impl TokenSource {
 
 // === extraction ===
 
-/// Finds the bearer token per `config`. `body` is taken only when it must be read (a
-/// form body with `form` enabled); the caller then forwards `Extraction::body`.
+/// Finds the bearer token per `config`. `body` is read only when it must be (a form
+/// body with `form` enabled); the caller then forwards `Extraction::body`.
 pub async fn extract(
     config: &TokenConfig,
     method: &Method,
     headers: &mut HeaderMap,
     query: Option<&str>,
-    body: &mut Option<Incoming>,
+    body: &mut ProxyBody,
     read_timeout: std::time::Duration,
 ) -> Result<Extraction, Rejection> {
     let mut found: Option<(BearerToken, TokenSource)> = None;
@@ -115,24 +113,25 @@ pub async fn extract(
     // RFC 6750 §2.2: every form body is read when `form` is enabled, whichever source
     // carries the token, so that a token sent twice is always seen.
     if config.sources.form && is_form(method, headers) {
-        if let Some(incoming) = body.take() {
-            // A client trickling its form body must not hold the request open forever.
-            let bytes = tokio::time::timeout(
-                read_timeout,
-                read_limited(incoming, headers, config.max_form_body),
-            )
-            .await
-            .map_err(|_| Rejection::RequestTimeout)??;
-            let mut forwarded = bytes.clone();
-            if let Some((token, rest)) = take_param(&bytes)? {
-                place(&mut found, token, TokenSource::Form)?;
-                if !config.forward {
-                    forwarded = Bytes::from(rest);
-                }
-            }
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(forwarded.len()));
-            out.body = Some(forwarded);
+        // A client trickling its form body must not hold the request open forever.
+        let bytes = tokio::time::timeout(
+            read_timeout,
+            read_limited(body, headers, config.max_form_body),
+        )
+        .await
+        .map_err(|_| Rejection::RequestTimeout)??;
+        if overrides_method(&bytes, method) {
+            return Err(Rejection::BadRequest(METHOD_OVERRIDE));
         }
+        let mut forwarded = bytes.clone();
+        if let Some((token, rest)) = take_param(&bytes)? {
+            place(&mut found, token, TokenSource::Form)?;
+            if !config.forward {
+                forwarded = Bytes::from(rest);
+            }
+        }
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(forwarded.len()));
+        out.body = Some(forwarded);
     }
 
     out.token = found;
@@ -233,9 +232,59 @@ fn take_param(text: &[u8]) -> Result<Option<(BearerToken, Vec<u8>)>, Rejection> 
     Ok(token.map(|t| (t, rest)))
 }
 
+/// The description of a refused method-override parameter.
+pub const METHOD_OVERRIDE: &str = "a _method parameter may not change the request method";
+
+/// Whether `a=b&c=d` text carries a `_method` parameter naming another method than
+/// `method`: Rails (Rack::MethodOverride), Laravel, Symfony and Express method-override
+/// act on it, so a POST authorized as a POST would run as a DELETE. Refused, not
+/// removed: the client asked for something else than what it would get.
+pub fn overrides_method(text: &[u8], method: &Method) -> bool {
+    (find(text, b"method") || text.contains(&b'%'))
+        && form_urlencoded::parse(text)
+            .any(|(key, value)| key == "_method" && !value.eq_ignore_ascii_case(method.as_str()))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether a query carries an `access_token` parameter, the name compared decoded
+/// (`access%5Ftoken` is the same parameter): such answers are `Cache-Control: private`.
+pub fn query_has_token(query: &str) -> bool {
+    // Cheap test first: the name, or any escape that could spell it.
+    (query.contains(PARAM) || query.contains('%') || query.contains('+'))
+        && form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == PARAM)
+}
+
+/// SPEC §3.5, `forward = false` on a public route: a bearer `Authorization` header and
+/// every `access_token` query parameter are removed, unvalidated. Returns the query to
+/// forward when it changed.
+pub fn remove_unvalidated(headers: &mut HeaderMap, query: Option<&str>) -> Option<String> {
+    let bearer = headers.get(AUTHORIZATION).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.len() >= 6
+            && v[..6].eq_ignore_ascii_case(b"bearer")
+            && v.get(6).is_none_or(|&b| b == b' ')
+    });
+    if bearer {
+        headers.remove(AUTHORIZATION);
+    }
+    let query = query.filter(|q| query_has_token(q))?;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|piece| {
+            form_urlencoded::parse(piece.as_bytes())
+                .next()
+                .is_none_or(|(key, _)| key != PARAM)
+        })
+        .collect();
+    Some(kept.join("&"))
+}
+
 /// Reads the whole form body, refusing more than `limit` bytes (413).
 async fn read_limited(
-    body: Incoming,
+    body: &mut ProxyBody,
     headers: &HeaderMap,
     limit: usize,
 ) -> Result<Bytes, Rejection> {

@@ -13,9 +13,11 @@ mod support;
 
 mod it {
     mod admin;
+    mod attacks;
     mod authorization;
     mod cache;
     mod cli;
+    mod e2e_oidc;
     mod field_filter;
     mod forwarding;
     mod http2;

@@ -52,10 +52,7 @@ impl RequestContext {
             outcome_on_success: Outcome::Allowed,
             rejected: None,
             token: None,
-            query_token: req
-                .uri()
-                .query()
-                .is_some_and(|q| q.contains("access_token")),
+            query_token: req.uri().query().is_some_and(crate::token::query_has_token),
             upstream_elapsed: None,
         }
     }

@@ -11,21 +11,37 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use http_body_util::BodyExt;
+use hyper::body::Body as _;
+
 use crate::body::{self, CollectError, ProxyBody};
 use crate::filter::{is_json_content_type, FilterError};
 use crate::introspect::now_unix;
 use crate::policy::Grant;
 use crate::rejection::Rejection;
 
-/// On a route whose response will be filtered, ask the upstream for an uncompressed
-/// answer: we filter only what we can read.
+/// On a route whose response will be filtered, ask the upstream for the whole, plain
+/// document: we filter only what we can read. `Range`/`If-Range` (any spelling) go, so
+/// no part of a document can pass as a document.
 pub fn prepare_for_filtering(grant: &Grant<'_>, headers: &mut HeaderMap) {
     if needs_filtering(grant) {
+        let ranged: Vec<http::HeaderName> = headers
+            .keys()
+            .filter(|k| {
+                let n = k.as_str().replace('_', "-");
+                n == "range" || n == "if-range"
+            })
+            .cloned()
+            .collect();
+        for name in ranged {
+            headers.remove(&name);
+        }
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
 }
 
-fn needs_filtering(grant: &Grant<'_>) -> bool {
+/// Whether the route filters some field this grant's token has no scope for.
+pub fn needs_filtering(grant: &Grant<'_>) -> bool {
     grant
         .route()
         .fields
@@ -34,28 +50,45 @@ fn needs_filtering(grant: &Grant<'_>) -> bool {
 }
 
 /// Streams the response through, unless the route filters fields the grant does not
-/// cover and the answer is JSON: then it is buffered (bounded), filtered and re-sized.
-/// An answer that cannot be filtered is never passed on unfiltered (502).
+/// cover: then a JSON answer is buffered (bounded), filtered and re-sized, and nothing
+/// the filter cannot read passes (SPEC §3.6): a 206, a non-JSON 2xx with a body, a
+/// compressed or invalid or oversize JSON body are 502. HEAD, 204, 304, empty bodies
+/// and non-2xx answers in other formats pass.
 pub async fn filter(
     rsp: Response<Incoming>,
     grant: &Grant<'_>,
     limit: usize,
 ) -> Result<Response<ProxyBody>, Rejection> {
-    let filters = |rsp: &Response<Incoming>| {
-        let is_json = rsp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_json_content_type);
-        let bodiless = grant.target().method == Method::HEAD
-            || rsp.status() == StatusCode::NO_CONTENT
-            || rsp.status() == StatusCode::NOT_MODIFIED;
-        is_json && !bodiless && needs_filtering(grant)
-    };
     // Most routes have no `fields`: nothing else is looked at for them.
-    let Some(rules) = grant.route().fields.as_ref().filter(|_| filters(&rsp)) else {
+    let Some(rules) = grant
+        .route()
+        .fields
+        .as_ref()
+        .filter(|_| needs_filtering(grant))
+    else {
         return Ok(rsp.map(body::streamed));
     };
+    let status = rsp.status();
+    let bodiless = grant.target().method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if bodiless {
+        return Ok(rsp.map(body::streamed));
+    }
+    if status == StatusCode::PARTIAL_CONTENT {
+        return Err(Rejection::Unfilterable(FilterError::Partial));
+    }
+    let is_json = rsp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_content_type);
+    if !is_json {
+        if !status.is_success() {
+            return Ok(rsp.map(body::streamed));
+        }
+        return pass_if_empty(rsp).await;
+    }
     if let Some(encoding) = rsp
         .headers()
         .get(CONTENT_ENCODING)
@@ -87,21 +120,37 @@ pub async fn filter(
     Ok(Response::from_parts(parts, body::full(filtered)))
 }
 
+/// A non-JSON 2xx on a filtering route passes only when it has no body at all; the first
+/// byte of a body makes it 502 (it could be the same data in another format).
+async fn pass_if_empty(rsp: Response<Incoming>) -> Result<Response<ProxyBody>, Rejection> {
+    let (parts, mut incoming) = rsp.into_parts();
+    while !incoming.is_end_stream() {
+        match incoming.frame().await {
+            None => break,
+            Some(Ok(frame)) if frame.data_ref().is_some_and(|d| !d.is_empty()) => {
+                return Err(Rejection::Unfilterable(FilterError::NotJson));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(Rejection::Unfilterable(FilterError::Read(Box::new(e)))),
+        }
+    }
+    Ok(Response::from_parts(parts, body::empty()))
+}
+
 /// A `101 Switching Protocols` from the upstream: answer the client with it, then copy
-/// bytes both ways until either side closes or the token's `exp` passes — a tunnel
-/// never outlives its token.
+/// bytes both ways until either side closes or the token's lifetime ends — a tunnel
+/// never outlives its token (`exp`, or the cache `ttl` for a token without one, since a
+/// token is re-checked at least that often on ordinary requests).
 pub fn tunnel(
     rsp: Response<Incoming>,
     client: OnUpgrade,
     grant: &Grant<'_>,
+    ttl: Duration,
 ) -> Response<ProxyBody> {
-    if rsp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return rsp.map(body::streamed);
-    }
-    let lifetime = grant
-        .token()
-        .and_then(|t| t.exp())
-        .map(|exp| Duration::from_secs(u64::try_from(exp - now_unix()).unwrap_or(0)));
+    let lifetime = grant.token().map(|t| match t.exp() {
+        Some(exp) => Duration::from_secs(u64::try_from(exp - now_unix()).unwrap_or(0)),
+        None => ttl,
+    });
     let (mut parts, upstream_body) = rsp.into_parts();
     let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), upstream_body));
     tokio::spawn(async move {
@@ -118,9 +167,10 @@ pub fn tunnel(
         match lifetime {
             Some(lifetime) => {
                 if tokio::time::timeout(lifetime, copy).await.is_err() {
-                    tracing::info!("websocket tunnel closed: token expired");
+                    tracing::info!("websocket tunnel closed: token lifetime ended");
                 }
             }
+            // A public route: no token to outlive.
             None => {
                 let _ = copy.await;
             }

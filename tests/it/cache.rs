@@ -29,7 +29,9 @@ async fn hundred_concurrent_requests_same_token_make_one_introspection_call() {
 #[tokio::test]
 async fn ten_thousand_requests_over_a_thousand_tokens_make_a_thousand_calls() {
     use futures_util::stream::{self, StreamExt};
-    let h = Harness::standard(TestConfig::standard()).await;
+    // The mock answers in-process; on a loaded 2-core machine it can miss the default
+    // test timeout, which would fail the request (fail closed), not the property tested.
+    let h = Harness::standard(TestConfig::standard().introspection("timeout", "\"10s\"")).await;
     for t in 0..1000 {
         h.auth_server.token(
             &format!("tok-{t}"),
@@ -55,7 +57,13 @@ async fn ten_thousand_requests_over_a_thousand_tokens_make_a_thousand_calls() {
         .buffer_unordered(64)
         .collect()
         .await;
-    assert!(statuses.iter().all(|&s| s == 200));
+    let not_ok: Vec<&u16> = statuses.iter().filter(|&&s| s != 200).collect();
+    assert!(
+        not_ok.is_empty(),
+        "{} answers were not 200: {:?}",
+        not_ok.len(),
+        &not_ok[..not_ok.len().min(20)]
+    );
     assert_eq!(h.auth_server.calls(), 1000);
 }
 

@@ -148,14 +148,22 @@ async fn chunked_json_response_is_filtered_with_content_length() {
     assert_len_matches(&r);
 }
 
+// The contract changed with issue 8 (a 2xx in another format may be the same data):
+// a non-JSON 2xx that would need filtering is 502; with every field scope it passes.
 #[tokio::test]
-async fn non_json_response_passes_unchanged() {
+async fn non_json_response_is_502_unless_the_token_sees_every_field() {
     let h = Harness::standard(TestConfig::standard()).await;
     h.upstream
         .script("/users/alice/profile", Reply::text(PROFILE));
     let r = h
         .get("/users/alice/profile")
         .bearer("t-profile")
+        .send()
+        .await;
+    r.assert_error(502, "bad_gateway", None);
+    let r = h
+        .get("/users/alice/profile")
+        .bearer("t-profile-all")
         .send()
         .await;
     assert_eq!(r.status, 200);

@@ -96,3 +96,29 @@ async fn tunnel_is_closed_when_token_expires() {
     .await;
     assert!(closed.is_ok(), "tunnel outlived its token");
 }
+
+#[tokio::test]
+async fn tunnel_of_a_token_without_exp_is_closed_after_the_cache_ttl() {
+    let h = Harness::standard(config().cache("ttl", "\"2s\"")).await;
+    h.auth_server
+        .token("t-forever", active().scope("chat").sub("alice"));
+    let mut ws = connect(&h, Some("t-forever"))
+        .await
+        .expect("upgrade refused");
+    ws.send(Message::Text("before".into())).await.unwrap();
+    assert!(ws.next().await.unwrap().is_ok());
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a tunnel without exp lived past the cache ttl"
+    );
+}

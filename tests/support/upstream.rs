@@ -291,7 +291,8 @@ async fn serve_conn(mut s: TcpStream, state: Arc<Mutex<State>>) {
             st.scripts.get(&path).cloned()
         };
 
-        if get("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        // A scripted path answers like an ordinary REST backend that ignores upgrades.
+        if script.is_none() && get("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
             websocket(s, get("sec-websocket-key").unwrap_or_default()).await;
             return;
         }

@@ -167,7 +167,7 @@ explicit value instead of guessing.
 {{- end -}}
 
 {{/*
-scopegate's shutdown_grace in seconds (SPEC default 30s).
+scopegate's shutdown_grace in seconds (default 30s).
 */}}
 {{- define "scopegate.shutdownGraceSeconds" -}}
 {{- $grace := "30s" -}}
@@ -216,7 +216,7 @@ SIGKILL scopegate in the middle of its drain.
 {{- end -}}
 
 {{/*
-TOML rendering. Values mirror the TOML keys of SPEC §2 one to one (snake_case).
+TOML rendering. Values mirror the TOML keys of docs/reference.md#configuration one to one (snake_case).
 
 scopegate.toml.key: a key, bare when it can be, else a quoted string.
 */}}
@@ -298,7 +298,7 @@ The whole scopegate.toml: config.raw verbatim, else rendered from values.
 {{- else -}}
 {{- $c := .Values.config -}}
 # scopegate.toml rendered by the {{ .Chart.Name }} chart {{ .Chart.Version }} (release {{ .Release.Name }}).
-# Schema: SPEC §2. Check it with: scopegate check --config {{ include "scopegate.configPath" . }}
+# Keys: docs/reference.md#configuration. Check it with: scopegate check --config {{ include "scopegate.configPath" . }}
 
 [listen]
 addr = {{ printf "0.0.0.0:%d" (int64 .Values.ports.http) | toJson }}
