@@ -96,3 +96,36 @@ async fn tunnel_is_closed_when_token_expires() {
     .await;
     assert!(closed.is_ok(), "tunnel outlived its token");
 }
+
+/// SPEC §3 Limits: a tunnel counts against `max_connections` until it closes (the slot
+/// is not released when hyper hands the upgraded connection over).
+#[tokio::test]
+async fn tunnel_holds_a_connection_slot_until_it_closes() {
+    let h = Harness::standard(config().listen("max_connections", "1")).await;
+    h.auth_server
+        .token("t-chat", active().scope("chat").sub("alice").exp_in(600));
+    let mut ws = connect(&h, Some("t-chat")).await.expect("upgrade refused");
+    ws.send(Message::Text("hold".into())).await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed, Message::Text("hold".into()));
+    // Well past header_read_timeout (1s): the tunnel, not an idle connection, holds it.
+    let second = tokio::spawn(h.get("/ws/room").try_send());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        !second.is_finished(),
+        "a second client was served while the only slot was held by a tunnel: {:?}",
+        second.await
+    );
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let r = tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .expect("second client not served after the tunnel closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+}

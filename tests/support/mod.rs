@@ -8,6 +8,7 @@
 
 pub mod auth_server;
 pub mod config;
+pub mod h2raw;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Read};
