@@ -136,6 +136,8 @@ async fn pipeline(
     let on_upgrade = upgrade
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
+    // A tunnel keeps its connection's max_connections slot until it closes.
+    let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
     let body = match (rebuilt_body, incoming) {
         (Some(bytes), _) => body::full(bytes),
         (None, Some(incoming)) => body::streamed_without_trailers(incoming),
@@ -158,7 +160,7 @@ async fn pipeline(
     let rsp = rsp?;
 
     if let Some(on_upgrade) = on_upgrade {
-        return Ok(respond::tunnel(rsp, on_upgrade, &grant));
+        return Ok(respond::tunnel(rsp, on_upgrade, &grant, slot));
     }
     // 9. Fields the grant does not cover are removed.
     respond::filter(rsp, &grant, state.config.upstream.max_filtered_body).await

@@ -16,6 +16,7 @@ use crate::filter::{is_json_content_type, FilterError};
 use crate::introspect::now_unix;
 use crate::policy::Grant;
 use crate::rejection::Rejection;
+use crate::server::ConnectionSlot;
 
 /// On a route whose response will be filtered, ask the upstream for an uncompressed
 /// answer: we filter only what we can read.
@@ -89,11 +90,13 @@ pub async fn filter(
 
 /// A `101 Switching Protocols` from the upstream: answer the client with it, then copy
 /// bytes both ways until either side closes or the token's `exp` passes — a tunnel
-/// never outlives its token.
+/// never outlives its token. It holds the connection's `slot` while open (SPEC §3
+/// Limits).
 pub fn tunnel(
     rsp: Response<Incoming>,
     client: OnUpgrade,
     grant: &Grant<'_>,
+    slot: Option<ConnectionSlot>,
 ) -> Response<ProxyBody> {
     if rsp.status() != StatusCode::SWITCHING_PROTOCOLS {
         return rsp.map(body::streamed);
@@ -105,6 +108,7 @@ pub fn tunnel(
     let (mut parts, upstream_body) = rsp.into_parts();
     let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), upstream_body));
     tokio::spawn(async move {
+        let _slot = slot;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(e) => {
