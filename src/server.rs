@@ -3,7 +3,7 @@
 //!
 //! A connection's `max_connections` slot is held by its task and, after a WebSocket
 //! upgrade, by the tunnel ([`ConnectionSlot`]). HTTP/2 connections with no open stream
-//! for `header_read_timeout` get a GOAWAY ([`drive`]): hyper has no such timer.
+//! for `header_read_timeout` get a GOAWAY (see `drive`): hyper has no such timer.
 //!
 //! `serve` takes an already bound listener, so tests bind `127.0.0.1:0` and never race
 //! for ports.
