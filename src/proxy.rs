@@ -156,6 +156,10 @@ async fn decide<'s>(
     cx.token = Some(info.clone());
     info.check(now_unix(), &state.expect)
         .map_err(Rejection::InvalidToken)?;
+    if is_websocket_upgrade(&parts.headers) {
+        // Subscribed before forwarding, so no purge between here and the tunnel is missed.
+        cx.revocation = Some(state.introspector.watch(&token, &info));
+    }
 
     // 6. Scopes and owner binding → proof of authorization.
     let grant = route.authorize(target, info)?;
@@ -183,6 +187,8 @@ async fn forward(
     let on_upgrade = is_websocket_upgrade(&parts.headers)
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
+    // A tunnel keeps its connection's max_connections slot until it closes.
+    let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
     let mut upstream_req =
         state
             .forwarder
@@ -202,7 +208,10 @@ async fn forward(
     if rsp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
         if let Some(on_upgrade) = on_upgrade {
             let ttl = state.config.introspection.cache.ttl;
-            return Ok(respond::tunnel(rsp, on_upgrade, grant, ttl));
+            let revocation = cx.revocation.take();
+            return Ok(respond::tunnel(
+                rsp, on_upgrade, grant, ttl, slot, revocation,
+            ));
         }
     }
     // 9. Fields the grant does not cover are removed (answers to upgrade requests that

@@ -24,6 +24,7 @@ mod it {
     mod identity_headers;
     mod introspection;
     mod limits;
+    mod limits_h2;
     mod logs;
     mod path_safety;
     mod reload;

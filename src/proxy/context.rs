@@ -34,6 +34,8 @@ pub struct RequestContext {
     /// RFC 6750 §2.3: responses to requests with a query token are `private`.
     query_token: bool,
     pub upstream_elapsed: Option<Duration>,
+    /// Purge notices for a WebSocket tunnel, taken before forwarding (SPEC §3 Limits).
+    pub revocation: Option<crate::introspect::Revocation>,
 }
 
 impl RequestContext {
@@ -54,6 +56,7 @@ impl RequestContext {
             token: None,
             query_token: req.uri().query().is_some_and(crate::token::query_has_token),
             upstream_elapsed: None,
+            revocation: None,
         }
     }
 

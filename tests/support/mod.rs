@@ -8,6 +8,7 @@
 
 pub mod auth_server;
 pub mod config;
+pub mod h2raw;
 pub mod oidc;
 pub mod upstream;
 
