@@ -17,6 +17,7 @@ mod it {
     mod authorization;
     mod cache;
     mod cli;
+    mod decision;
     mod field_filter;
     mod forwarding;
     mod http2;

@@ -1,0 +1,1 @@
+//! Real NGINX and Caddy in front of the decision listener.
