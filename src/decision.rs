@@ -201,7 +201,8 @@ fn uri_from(headers: &HeaderMap, name: &HeaderName) -> Result<PathAndQuery, Reje
             "the original URI is not an origin-form request target",
         ));
     }
-    PathAndQuery::try_from(value).map_err(|_| Rejection::BadRequest("the original URI is malformed"))
+    PathAndQuery::try_from(value)
+        .map_err(|_| Rejection::BadRequest("the original URI is malformed"))
 }
 
 /// Runs the decision listener (HTTP/1.1 and h2c prior knowledge, `[listen]` limits)
@@ -312,7 +313,10 @@ mod tests {
         assert_eq!(p.method, Method::DELETE);
         assert_eq!(p.uri.path(), "/orders/7");
         assert_eq!(p.uri.query(), Some("access_token=abc&x=1"));
-        assert_eq!(p.headers["authorization"], HeaderValue::from_static("Bearer t"));
+        assert_eq!(
+            p.headers["authorization"],
+            HeaderValue::from_static("Bearer t")
+        );
         assert!(!p.headers.contains_key(CONTENT_LENGTH));
     }
 
@@ -346,12 +350,18 @@ mod tests {
 
     #[test]
     fn missing_duplicate_or_malformed_headers_are_bad_requests() {
-        assert!(refused(parts("GET", "/nginx", &[("x-original-method", "GET")]))
-            .contains("X-Original-URI header is missing"));
+        assert!(
+            refused(parts("GET", "/nginx", &[("x-original-method", "GET")]))
+                .contains("X-Original-URI header is missing")
+        );
         assert!(refused(parts("GET", "/nginx", &[("x-original-uri", "/a")]))
             .contains("X-Original-Method header is missing"));
-        assert!(refused(parts("GET", "/forward-auth", &[("x-forwarded-method", "GET")]))
-            .contains("X-Forwarded-Uri header is missing"));
+        assert!(refused(parts(
+            "GET",
+            "/forward-auth",
+            &[("x-forwarded-method", "GET")]
+        ))
+        .contains("X-Forwarded-Uri header is missing"));
         let twice = parts(
             "GET",
             "/nginx",

@@ -49,8 +49,11 @@ impl Reloader {
         if config.decision.is_some() != old.config.decision.is_some() {
             return Err("adding or removing [decision] needs a restart".into());
         }
-        if config.decision.as_ref().map(|d| d.addr) != old.config.decision.as_ref().map(|d| d.addr) {
-            tracing::warn!("the decision listener's address changed; it takes effect after a restart");
+        if config.decision.as_ref().map(|d| d.addr) != old.config.decision.as_ref().map(|d| d.addr)
+        {
+            tracing::warn!(
+                "the decision listener's address changed; it takes effect after a restart"
+            );
         }
         if config.listen.addr != old.config.listen.addr
             || config.admin.addr != old.config.admin.addr

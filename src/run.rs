@@ -165,8 +165,14 @@ pub async fn serve_listeners(
         if let Some(listener) = decision_listener {
             let decision = crate::decision::Decision::new(state.clone());
             let limits = listen.clone();
-            crate::decision::serve(listener, decision, limits, &workers, stopped(stop_rx.clone()))
-                .await;
+            crate::decision::serve(
+                listener,
+                decision,
+                limits,
+                &workers,
+                stopped(stop_rx.clone()),
+            )
+            .await;
         }
     };
     let proxy = async {

@@ -97,6 +97,7 @@ impl State {
     /// `[decision]`.
     pub fn decision_counters(&self, route: Option<usize>) -> Option<&DecisionCounters> {
         let none = self.decision_counters.len().checked_sub(1)?;
-        self.decision_counters.get(route.map_or(none, |i| i.min(none)))
+        self.decision_counters
+            .get(route.map_or(none, |i| i.min(none)))
     }
 }

@@ -29,8 +29,7 @@ use super::raw;
 use super::units::{IdentityHeader, Secret};
 use super::{
     AdminConfig, AuthMethod, CacheConfig, Config, ConfigError, DecisionConfig, IdentityConfig,
-    IntrospectionConfig,
-    ListenConfig, TlsFiles, TokenConfig, TokenSources, UpstreamConfig,
+    IntrospectionConfig, ListenConfig, TlsFiles, TokenConfig, TokenSources, UpstreamConfig,
 };
 
 const DEFAULT_ADMIN_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 9090);
@@ -69,7 +68,10 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
         problems: Vec::new(),
         warnings: Vec::new(),
     };
-    let listen_span = raw.listen.as_ref().map(|l| (l.addr.is_some(), l.tls.is_some()));
+    let listen_span = raw
+        .listen
+        .as_ref()
+        .map(|l| (l.addr.is_some(), l.tls.is_some()));
     let listen = cx.listen(raw.listen);
     let admin = cx.admin(raw.admin, &listen);
     let decision_set = raw.decision.is_some();
@@ -263,14 +265,16 @@ impl Checker<'_> {
                 "{addr} collides with listen.addr {}; expected another port",
                 listen.addr
             );
-            self.problems.push(self.src.problem(Some(span), key, message));
+            self.problems
+                .push(self.src.problem(Some(span), key, message));
         }
         if collides(addr, admin.addr) {
             let message = format!(
                 "{addr} collides with admin.addr {}; expected another port",
                 admin.addr
             );
-            self.problems.push(self.src.problem(Some(span), key, message));
+            self.problems
+                .push(self.src.problem(Some(span), key, message));
         }
         DecisionConfig { addr }
     }

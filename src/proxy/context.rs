@@ -109,9 +109,14 @@ impl RequestContext {
         let outcome = self.rejected.unwrap_or(self.outcome_on_success);
         let elapsed = self.started.elapsed();
         let metrics = &state.metrics;
-        match state.decision_counters(self.route).filter(|_| self.decision) {
+        match state
+            .decision_counters(self.route)
+            .filter(|_| self.decision)
+        {
             Some(counters) => metrics.observe_decision(counters, outcome, elapsed.as_secs_f64()),
-            None => metrics.observe_request(state.counters(self.route), outcome, elapsed.as_secs_f64()),
+            None => {
+                metrics.observe_request(state.counters(self.route), outcome, elapsed.as_secs_f64())
+            }
         }
         if let Some(upstream) = self.upstream_elapsed {
             metrics.upstream_duration.observe(upstream.as_secs_f64());

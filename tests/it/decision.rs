@@ -93,7 +93,10 @@ async fn the_original_method_and_uri_are_what_is_authorized() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // Envoy: the check request's own method is the original one.
-    let r = envoy(&h, "DELETE", "/orders/1").bearer("t-write").send().await;
+    let r = envoy(&h, "DELETE", "/orders/1")
+        .bearer("t-write")
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = envoy(&h, "GET", "/orders/1").bearer("t-write").send().await;
     assert_eq!(r.status, 403, "{}", r.text());
@@ -115,7 +118,8 @@ async fn missing_method_or_uri_headers_are_400() {
     let h = both().await;
     let cases = [
         h.decide("GET", "/nginx").header("x-original-method", "GET"),
-        h.decide("GET", "/nginx").header("x-original-uri", "/orders/1"),
+        h.decide("GET", "/nginx")
+            .header("x-original-uri", "/orders/1"),
         h.decide("GET", "/forward-auth")
             .header("x-forwarded-method", "GET"),
         h.decide("GET", "/forward-auth")
@@ -192,7 +196,11 @@ async fn refusals_are_identical_to_the_proxy_listeners() {
         ("DELETE", "/orders/1", Some("Bearer t-read")),
         ("GET", "/users/bob/profile", Some("Bearer t-profile")),
         ("GET", "/nowhere", Some("Bearer t-read")),
-        ("GET", "/orders/1?access_token=t-read", Some("Bearer t-read")),
+        (
+            "GET",
+            "/orders/1?access_token=t-read",
+            Some("Bearer t-read"),
+        ),
         ("GET", "/orders/1?access_token=t-read&access_token=x", None),
     ];
     for (method, target, auth) in cases {
@@ -281,8 +289,10 @@ async fn a_query_token_in_the_original_uri_is_used_and_answers_are_private() {
 #[tokio::test]
 async fn client_sent_identity_headers_are_not_echoed_back() {
     let h = both().await;
-    h.auth_server
-        .token("t-lean", active().scope("orders:read").sub("alice").exp_in(600));
+    h.auth_server.token(
+        "t-lean",
+        active().scope("orders:read").sub("alice").exp_in(600),
+    );
     for req in [
         nginx(&h, "GET", "/orders/1"),
         forward_auth(&h, "GET", "/orders/1"),
@@ -348,7 +358,10 @@ async fn envoy_checks_over_h2c_and_keep_alive() {
 async fn decisions_are_counted_in_decisions_total_not_requests_total() {
     let h = both().await;
     nginx(&h, "GET", "/orders/1").bearer("t-read").send().await;
-    forward_auth(&h, "GET", "/orders/1").bearer("t-read").send().await;
+    forward_auth(&h, "GET", "/orders/1")
+        .bearer("t-read")
+        .send()
+        .await;
     envoy(&h, "GET", "/orders/1").send().await;
     nginx(&h, "GET", "/health").send().await;
     nginx(&h, "GET", "/nowhere").bearer("t-read").send().await;
@@ -365,11 +378,12 @@ async fn decisions_are_counted_in_decisions_total_not_requests_total() {
     assert_eq!(d("/health", "public"), 1.0);
     assert_eq!(d("none", "no_route"), 1.0);
     // Label sets are pre-resolved per route, and never `upstream_error`.
-    assert!(m.get(
-        "scopegate_decisions_total",
-        &[("route", "/orders/**"), ("outcome", "forbidden")]
-    )
-    .is_some());
+    assert!(m
+        .get(
+            "scopegate_decisions_total",
+            &[("route", "/orders/**"), ("outcome", "forbidden")]
+        )
+        .is_some());
     assert!(m
         .label_sets("scopegate_decisions_total")
         .iter()
@@ -428,7 +442,11 @@ async fn check_warns_about_fields_routes_in_decision_mode() {
     // Without [decision] there is no such warning, and [upstream] is required.
     let path = TestConfig::standard().write(dir.path(), &auth, &up);
     let out = run_cli(&["check", "--config", path.to_str().unwrap()], &[], None);
-    assert!(!out.stdout.contains("fields cannot apply"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("fields cannot apply"),
+        "{}",
+        out.stdout
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     let cut = text
         .split("\n[introspection]")
@@ -442,7 +460,11 @@ async fn check_warns_about_fields_routes_in_decision_mode() {
     std::fs::write(&path, without_upstream).unwrap();
     let out = run_cli(&["check", "--config", path.to_str().unwrap()], &[], None);
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stderr.contains("missing key upstream"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("missing key upstream"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test]
@@ -465,15 +487,22 @@ async fn decision_table_is_strict_and_its_addr_must_differ_from_the_others() {
     assert_eq!(out.code, Some(1), "{out:?}");
     let line = line_of(&unknown, "port = 1");
     assert!(
-        out.stderr.contains(&format!("{p}:{line}:1: decision.port: unknown key")),
+        out.stderr
+            .contains(&format!("{p}:{line}:1: decision.port: unknown key")),
         "{}",
         out.stderr
     );
 
     // Same port as the admin listener.
     let clash = text
-        .replace("[admin]\naddr = \"127.0.0.1:0\"", "[admin]\naddr = \"127.0.0.1:19090\"")
-        .replace("[decision]\naddr = \"127.0.0.1:0\"", "[decision]\naddr = \"0.0.0.0:19090\"");
+        .replace(
+            "[admin]\naddr = \"127.0.0.1:0\"",
+            "[admin]\naddr = \"127.0.0.1:19090\"",
+        )
+        .replace(
+            "[decision]\naddr = \"127.0.0.1:0\"",
+            "[decision]\naddr = \"0.0.0.0:19090\"",
+        );
     let out = check(&clash);
     assert_eq!(out.code, Some(1), "{out:?}");
     let line = line_of(&clash, "addr = \"0.0.0.0:19090\"");
@@ -486,8 +515,14 @@ async fn decision_table_is_strict_and_its_addr_must_differ_from_the_others() {
     );
     // Same port as the proxy listener.
     let clash = text
-        .replace("[listen]\naddr = \"127.0.0.1:0\"", "[listen]\naddr = \"127.0.0.1:18080\"")
-        .replace("[decision]\naddr = \"127.0.0.1:0\"", "[decision]\naddr = \"127.0.0.1:18080\"");
+        .replace(
+            "[listen]\naddr = \"127.0.0.1:0\"",
+            "[listen]\naddr = \"127.0.0.1:18080\"",
+        )
+        .replace(
+            "[decision]\naddr = \"127.0.0.1:0\"",
+            "[decision]\naddr = \"127.0.0.1:18080\"",
+        );
     let out = check(&clash);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(
@@ -497,10 +532,13 @@ async fn decision_table_is_strict_and_its_addr_must_differ_from_the_others() {
         out.stderr
     );
     // Without [upstream] the proxy listener does not run, so its address is free.
-    let decision_only = TestConfig::standard().decision_only().render(&auth, &up).replace(
-        "[decision]\naddr = \"127.0.0.1:0\"",
-        "[decision]\naddr = \"0.0.0.0:8080\"",
-    );
+    let decision_only = TestConfig::standard()
+        .decision_only()
+        .render(&auth, &up)
+        .replace(
+            "[decision]\naddr = \"127.0.0.1:0\"",
+            "[decision]\naddr = \"0.0.0.0:8080\"",
+        );
     let out = check(&decision_only);
     assert_eq!(out.code, Some(0), "{out:?}");
 }
