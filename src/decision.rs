@@ -5,7 +5,7 @@
 //! each ask "may this request pass, and as whom?" with a request of their own that
 //! describes the original one. [`Decision::handle`] rebuilds the original request's
 //! head from that description ([`original_request`]), runs it through
-//! [`crate::proxy::decide`] — the very function the proxy listener runs, steps 1–6 — and
+//! `crate::proxy::decide` — the very function the proxy listener runs, steps 1–6 — and
 //! answers 200 with the identity headers, or the proxy listener's refusal, byte for
 //! byte. Nothing is ever forwarded from here.
 //!
