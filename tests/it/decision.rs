@@ -542,3 +542,49 @@ async fn decision_table_is_strict_and_its_addr_must_differ_from_the_others() {
     let out = check(&decision_only);
     assert_eq!(out.code, Some(0), "{out:?}");
 }
+
+#[tokio::test]
+async fn reload_applies_new_routes_but_cannot_add_or_remove_listeners() {
+    let h = Harness::standard(TestConfig::standard().decision_only()).await;
+    let reloads = |result: &'static str| {
+        let h = &h;
+        async move {
+            h.metrics()
+                .await
+                .value("scopegate_config_reloads_total", &[("result", result)])
+        }
+    };
+    let wait_for = |result: &'static str, n: f64| {
+        let reloads = &reloads;
+        async move {
+            for _ in 0..100 {
+                if reloads(result).await >= n {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("no {result} reload counted");
+        }
+    };
+    // A new public route is applied to the decision listener.
+    h.rewrite_config(
+        &TestConfig::standard()
+            .decision_only()
+            .route(Route::public("/status")),
+    );
+    h.signal("HUP");
+    wait_for("ok", 1.0).await;
+    let r = nginx(&h, "GET", "/status").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Adding [upstream] (a proxy listener) is refused; the old config keeps serving.
+    h.rewrite_config(&TestConfig::standard().decision());
+    h.signal("HUP");
+    wait_for("error", 1.0).await;
+    h.wait_log("the rejected reload", |v| {
+        v.to_string()
+            .contains("adding or removing [upstream] needs a restart")
+    })
+    .await;
+    let r = nginx(&h, "GET", "/status").send().await;
+    assert_eq!(r.status, 200, "old config must keep serving: {}", r.text());
+}
