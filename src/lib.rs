@@ -22,7 +22,7 @@
 //!
 //! SPEC map: §1 [`cli`], §2 [`config`], §3.1 [`path`], §3.2 [`token`], §3.3 [`introspect`],
 //! §3.4 [`policy`], §3.5 [`forward`] and [`identity`], §3.6 [`filter`], §4 [`rejection`],
-//! §5 [`introspect`], §6 [`admin`] and [`metrics`], §7 [`server`] and [`reload`].
+//! §5 [`introspect`], §6 [`admin`] and [`metrics`], §7 [`server`] and [`reload`], §10 [`decision`].
 
 pub mod admin;
 pub mod body;
