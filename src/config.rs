@@ -31,7 +31,11 @@ pub struct Config {
     pub path: PathBuf,
     pub listen: ListenConfig,
     pub admin: AdminConfig,
-    pub upstream: UpstreamConfig,
+    /// `[decision]`: answer NGINX `auth_request`, forward-auth and Envoy `ext_authz`
+    /// on their own listener (`docs/decision-mode.md`).
+    pub decision: Option<DecisionConfig>,
+    /// `None` only in decision mode: then no proxy listener runs.
+    pub upstream: Option<UpstreamConfig>,
     pub introspection: IntrospectionConfig,
     pub token: TokenConfig,
     pub identity: IdentityConfig,
@@ -70,6 +74,11 @@ pub struct AdminConfig {
     /// `token_file`'s contents (trailing newlines trimmed): a peer that is not on
     /// loopback may `POST /cache/purge` with this bearer (SPEC §5).
     pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionConfig {
+    pub addr: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +165,11 @@ impl Config {
     /// relative file paths.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
         validate::validate(path, text)
+    }
+
+    /// Whether the proxy listener runs: it does whenever `[upstream]` is set.
+    pub fn proxy_enabled(&self) -> bool {
+        self.upstream.is_some()
     }
 
     /// The route table in match order and the warnings, as `scopegate check` prints them.

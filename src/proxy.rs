@@ -75,7 +75,11 @@ async fn pipeline(
 
 /// Steps 1–6: may this request pass, and as whom? Strips what must not reach the
 /// upstream from `parts` and replaces `body` when it had to be read.
-async fn decide<'s>(
+///
+/// Two callers: [`pipeline`] (then [`forward`]) on the proxy listener, and
+/// [`crate::decision`] on the decision listener, which answers with the grant's
+/// identity instead of forwarding — one authorization for both.
+pub(crate) async fn decide<'s>(
     state: &'s State,
     parts: &mut http::request::Parts,
     body: &mut ProxyBody,
@@ -183,6 +187,10 @@ async fn forward(
     downstream: Downstream,
     cx: &mut RequestContext,
 ) -> Result<Response<ProxyBody>, Rejection> {
+    // Decision-only configs run no proxy listener; a reload cannot remove [upstream].
+    let (Some(forwarder), Some(upstream)) = (&state.forwarder, &state.config.upstream) else {
+        return Err(Rejection::Internal("no [upstream] configured"));
+    };
     // 7. Identity from the answer; hop-by-hop and forwarding headers per SPEC §3.5.
     let on_upgrade = is_websocket_upgrade(&parts.headers)
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
@@ -190,9 +198,7 @@ async fn forward(
     // A tunnel keeps its connection's max_connections slot until it closes.
     let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
     let mut upstream_req =
-        state
-            .forwarder
-            .prepare(parts, body, grant, downstream, on_upgrade.is_some())?;
+        forwarder.prepare(parts, body, grant, downstream, on_upgrade.is_some())?;
     if let Some(info) = grant.token() {
         state.identity.inject(upstream_req.headers_mut(), info);
     }
@@ -201,7 +207,7 @@ async fn forward(
 
     // 8. Forward, streaming.
     let started = tokio::time::Instant::now();
-    let rsp = state.forwarder.forward(upstream_req).await;
+    let rsp = forwarder.forward(upstream_req).await;
     cx.upstream_elapsed = Some(started.elapsed());
     let rsp = rsp?;
 
@@ -216,7 +222,7 @@ async fn forward(
     }
     // 9. Fields the grant does not cover are removed (answers to upgrade requests that
     // did not switch protocols included).
-    respond::filter(rsp, grant, state.config.upstream.max_filtered_body).await
+    respond::filter(rsp, grant, upstream.max_filtered_body).await
 }
 
 /// SPEC §3 Limits and RFC 9112 §6.3: ambiguous framing or two `Host` headers are

@@ -369,8 +369,9 @@ impl Body for Counted {
     }
 }
 
-/// One builder for every connection: limits from `[listen]`.
-fn connection_builder(limits: &ListenConfig) -> auto::Builder<TokioExecutor> {
+/// One builder for every connection (the decision listener's too): limits from
+/// `[listen]`.
+pub(crate) fn connection_builder(limits: &ListenConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

@@ -8,19 +8,22 @@ use crate::config::Config;
 use crate::forward::Forwarder;
 use crate::identity::Identity;
 use crate::introspect::{Expectations, Health, Introspector};
-use crate::metrics::{Metrics, RouteCounters};
+use crate::metrics::{DecisionCounters, Metrics, RouteCounters};
 
 /// A configuration, compiled for serving.
 #[derive(Debug)]
 pub struct State {
     pub config: Config,
     pub introspector: Arc<Introspector>,
-    pub forwarder: Forwarder,
+    /// `None` in decision-only mode (no `[upstream]`): no proxy listener runs.
+    pub forwarder: Option<Forwarder>,
     pub identity: Identity,
     pub expect: Expectations,
     pub metrics: Arc<Metrics>,
     /// `requests_total` label sets by route index; the last one is `route="none"`.
     counters: Vec<RouteCounters>,
+    /// `decisions_total` label sets, the same way; empty without `[decision]`.
+    decision_counters: Vec<DecisionCounters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +47,11 @@ impl State {
             metrics.clone(),
             health.clone(),
         )?);
-        let forwarder = Forwarder::new(&config.upstream, config.listen.trust_forwarded_headers)?;
+        let forwarder = config
+            .upstream
+            .as_ref()
+            .map(|upstream| Forwarder::new(upstream, config.listen.trust_forwarded_headers))
+            .transpose()?;
         let mut counters: Vec<RouteCounters> = config
             .routes
             .routes()
@@ -52,6 +59,19 @@ impl State {
             .map(|r| metrics.route_counters(r.pattern.as_str()))
             .collect();
         counters.push(metrics.route_counters("none"));
+        let decision_counters = match config.decision {
+            None => Vec::new(),
+            Some(_) => {
+                let mut counters: Vec<DecisionCounters> = config
+                    .routes
+                    .routes()
+                    .iter()
+                    .map(|r| metrics.decision_counters(r.pattern.as_str()))
+                    .collect();
+                counters.push(metrics.decision_counters("none"));
+                counters
+            }
+        };
         Ok(State {
             identity: Identity::new(&config.identity),
             expect: Expectations {
@@ -62,6 +82,7 @@ impl State {
             introspector,
             forwarder,
             counters,
+            decision_counters,
             config,
         })
     }
@@ -70,5 +91,13 @@ impl State {
     pub fn counters(&self, route: Option<usize>) -> &RouteCounters {
         let none = self.counters.len() - 1;
         &self.counters[route.map_or(none, |i| i.min(none))]
+    }
+
+    /// The `decisions_total` handles for a route index, or `none`; `None` without
+    /// `[decision]`.
+    pub fn decision_counters(&self, route: Option<usize>) -> Option<&DecisionCounters> {
+        let none = self.decision_counters.len().checked_sub(1)?;
+        self.decision_counters
+            .get(route.map_or(none, |i| i.min(none)))
     }
 }

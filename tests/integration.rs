@@ -17,6 +17,7 @@ mod it {
     mod authorization;
     mod cache;
     mod cli;
+    mod decision;
     mod e2e_oidc;
     mod field_filter;
     mod forwarding;

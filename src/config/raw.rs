@@ -22,7 +22,10 @@ use super::units::{
 pub struct File {
     pub listen: Option<Listen>,
     pub admin: Option<Admin>,
-    pub upstream: Upstream,
+    /// `[decision]`: the decision listener (SPEC §10); with it, `[upstream]` may be
+    /// left out.
+    pub decision: Option<Spanned<Decision>>,
+    pub upstream: Option<Upstream>,
     pub introspection: Spanned<Introspection>,
     pub token: Option<Token>,
     pub identity: Option<Identity>,
@@ -57,6 +60,12 @@ pub struct Tls {
 pub struct Admin {
     pub addr: Option<Spanned<Addr>>,
     pub token_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub addr: Option<Spanned<Addr>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -43,7 +43,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 // === Harness ===
 
 pub struct Harness {
+    /// In decision-only mode (no proxy listener) an address nothing listens on.
     pub proxy_addr: SocketAddr,
+    /// The decision listener, when the config has `[decision]`.
+    pub decision_addr: Option<SocketAddr>,
     pub admin_addr: SocketAddr,
     pub auth_server: AuthServer,
     pub upstream: Upstream,
@@ -101,12 +104,18 @@ impl Harness {
         let stdout = collect_lines(child.stdout.take().expect("stdout"));
 
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        let (proxy_addr, admin_addr) = loop {
+        let (proxy_addr, admin_addr, decision_addr) = loop {
             let lines = stderr.lock().unwrap().clone();
-            let proxy = listening_addr(&lines, "proxy");
+            let proxy = match config.no_upstream {
+                false => listening_addr(&lines, "proxy"),
+                true => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            };
             let admin = listening_addr(&lines, "admin");
+            let decision = listening_addr(&lines, "decision");
             if let (Some(p), Some(a)) = (proxy, admin) {
-                break (p, a);
+                if decision.is_some() || !config.decision {
+                    break (p, a, decision);
+                }
             }
             if let Ok(Some(status)) = child.try_wait() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -128,6 +137,7 @@ impl Harness {
 
         let h = Harness {
             proxy_addr,
+            decision_addr,
             admin_addr,
             auth_server,
             upstream,
@@ -247,6 +257,15 @@ impl Harness {
 
     pub fn request(&self, method: &str, target: &str) -> Req {
         Req::new(self.proxy_addr, method, target)
+    }
+
+    /// A request to the decision listener.
+    pub fn decide(&self, method: &str, target: &str) -> Req {
+        Req::new(
+            self.decision_addr.expect("config has no [decision]"),
+            method,
+            target,
+        )
     }
 
     pub fn admin_get(&self, target: &str) -> Req {

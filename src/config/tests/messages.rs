@@ -14,7 +14,7 @@ fn bad_configs_have_exact_messages() {
         // unknown keys, top-level and nested
         (
             format!("colour = \"blue\"\n{MINIMAL}"),
-            "config/scopegate.toml:1:1: colour: unknown key; expected one of listen, admin, upstream, introspection, token, identity, route".into(),
+            "config/scopegate.toml:1:1: colour: unknown key; expected one of listen, admin, decision, upstream, introspection, token, identity, route".into(),
         ),
         (
             format!("[listen]\nadress = \"0.0.0.0:8080\"\n{MINIMAL}"),
@@ -96,7 +96,7 @@ fn bad_configs_have_exact_messages() {
         ),
         (
             MINIMAL.replace("[upstream]\nurl = \"http://127.0.0.1:3000\"\n", ""),
-            "config/scopegate.toml:1:1: missing key upstream".into(),
+            "config/scopegate.toml:1:1: missing key upstream; expected [upstream], or [decision] to answer decisions only".into(),
         ),
         // the client secret: exactly one source, readable
         (
