@@ -31,7 +31,11 @@ pub struct Config {
     pub path: PathBuf,
     pub listen: ListenConfig,
     pub admin: AdminConfig,
-    pub upstream: UpstreamConfig,
+    /// `[decision]`: answer NGINX `auth_request`, forward-auth and Envoy `ext_authz`
+    /// on their own listener (`docs/decision-mode.md`).
+    pub decision: Option<DecisionConfig>,
+    /// `None` only in decision mode: then no proxy listener runs.
+    pub upstream: Option<UpstreamConfig>,
     /// Optional when `jwt` is not empty (SPEC §8); at least one of the two is set.
     pub introspection: Option<IntrospectionConfig>,
     /// `[[jwt]]`: trusted issuers of JWT access tokens, validated locally.
@@ -73,6 +77,11 @@ pub struct AdminConfig {
     /// `token_file`'s contents (trailing newlines trimmed): a peer that is not on
     /// loopback may `POST /cache/purge` with this bearer (SPEC §5).
     pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionConfig {
+    pub addr: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +204,11 @@ impl Config {
         self.introspection
             .as_ref()
             .map_or_else(CacheConfig::default, |i| i.cache.clone())
+    }
+
+    /// Whether the proxy listener runs: it does whenever `[upstream]` is set.
+    pub fn proxy_enabled(&self) -> bool {
+        self.upstream.is_some()
     }
 
     /// The route table in match order and the warnings, as `scopegate check` prints them.

@@ -17,14 +17,20 @@
 //!  10  RequestContext::finish  one log line + metrics, on success and on failure
 //! ```
 //!
+//! The decision listener ([`decision`]) runs steps 1–6 — the same `proxy::decide` — on
+//! the request a front proxy describes, and answers with the identity instead of
+//! steps 7–9.
+//!
 //! SPEC map: §1 [`cli`], §2 [`config`], §3.1 [`path`], §3.2 [`token`], §3.3 [`validator`] and [`introspect`],
 //! §3.4 [`policy`], §3.5 [`forward`] and [`identity`], §3.6 [`filter`], §4 [`rejection`],
-//! §5 [`introspect`], §6 [`admin`] and [`metrics`], §7 [`server`] and [`reload`], §8 [`jwt`].
+//! §5 [`introspect`], §6 [`admin`] and [`metrics`], §7 [`server`] and [`reload`], §8 [`jwt`],
+//! §10 [`decision`].
 
 pub mod admin;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod decision;
 pub mod demo;
 pub mod filter;
 pub mod forward;

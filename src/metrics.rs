@@ -53,6 +53,8 @@ pub struct Metrics {
     pub jwt_validations: [IntCounter; 3],
     /// `jwks_fetches_total`, indexed: ok, error.
     pub jwks_fetches: [IntCounter; 2],
+    /// `decisions_total` (decision listener, SPEC §10).
+    decisions: IntCounterVec,
 }
 
 /// `requests_total` handles for one route (or `none`), one per outcome.
@@ -199,6 +201,8 @@ impl Metrics {
         )?;
         registry.register(Box::new(jwt_validations.clone()))?;
         registry.register(Box::new(jwks_fetches.clone()))?;
+        let decisions = decisions_vec()?;
+        registry.register(Box::new(decisions.clone()))?;
         // Process CPU, RSS and open fds (Linux), named `process_*` as Prometheus expects.
         #[cfg(target_os = "linux")]
         {
@@ -226,6 +230,7 @@ impl Metrics {
             jwt_validations: ["valid", "invalid", "error"]
                 .map(|r| jwt_validations.with_label_values(&[r])),
             jwks_fetches: ["ok", "error"].map(|r| jwks_fetches.with_label_values(&[r])),
+            decisions,
         })
     }
 
@@ -251,5 +256,49 @@ impl Metrics {
         // Encoding into a Vec cannot fail for well-formed metric families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+// === decisions_total (decision listener) ===
+
+/// `decisions_total` handles for one route (or `none`): one per outcome except
+/// `upstream_error`, indexed like [`Outcome::ALL`].
+#[derive(Clone)]
+pub struct DecisionCounters([IntCounter; DECISION_OUTCOMES]);
+
+/// Every outcome but `upstream_error` (the last one): a decision never forwards.
+const DECISION_OUTCOMES: usize = 8;
+
+impl std::fmt::Debug for DecisionCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecisionCounters")
+    }
+}
+
+fn decisions_vec() -> Result<IntCounterVec, prometheus::Error> {
+    IntCounterVec::new(
+        Opts::new(
+            "scopegate_decisions_total",
+            "Answers of the decision listener, by route pattern and outcome",
+        ),
+        &["route", "outcome"],
+    )
+}
+
+impl Metrics {
+    /// Resolves the `decisions_total` label sets of one route (pattern, or `none`).
+    pub fn decision_counters(&self, route: &str) -> DecisionCounters {
+        let outcomes: [Outcome; DECISION_OUTCOMES] = std::array::from_fn(|i| Outcome::ALL[i]);
+        DecisionCounters(outcomes.map(|o| self.decisions.with_label_values(&[route, o.as_str()])))
+    }
+
+    /// Counts one decision answer and its duration (`request_duration_seconds`, like
+    /// every answer). An `upstream_error` outcome (only scopegate's own 500) has no
+    /// `decisions_total` series and is counted in the duration histogram alone.
+    pub fn observe_decision(&self, counters: &DecisionCounters, outcome: Outcome, seconds: f64) {
+        if let Some(counter) = counters.0.get(outcome.index()) {
+            counter.inc();
+        }
+        self.request_duration[outcome.index()].observe(seconds);
     }
 }

@@ -74,7 +74,11 @@ async fn pipeline(
 
 /// Steps 1–6: may this request pass, and as whom? Strips what must not reach the
 /// upstream from `parts` and replaces `body` when it had to be read.
-async fn decide<'s>(
+///
+/// Two callers: [`pipeline`] (then [`forward`]) on the proxy listener, and
+/// [`crate::decision`] on the decision listener, which answers with the grant's
+/// identity instead of forwarding — one authorization for both.
+pub(crate) async fn decide<'s>(
     state: &'s State,
     parts: &mut http::request::Parts,
     body: &mut ProxyBody,
@@ -150,6 +154,14 @@ async fn decide<'s>(
     // one call per token); the claims are checked fresh on every request.
     let info = validator::validate(state, &token, route.introspect).await?;
     cx.token = Some(info.clone());
+    if is_websocket_upgrade(&parts.headers) {
+        // Subscribed before forwarding, so no purge between here and the tunnel is missed.
+        // Without [introspection] (JWT only) a tunnel still closes at the cache ttl / exp.
+        cx.revocation = state
+            .introspector
+            .as_ref()
+            .map(|introspector| introspector.watch(&token, &info));
+    }
 
     // 6. Scopes and owner binding → proof of authorization.
     let grant = route.authorize(target, info)?;
@@ -173,14 +185,18 @@ async fn forward(
     downstream: Downstream,
     cx: &mut RequestContext,
 ) -> Result<Response<ProxyBody>, Rejection> {
+    // Decision-only configs run no proxy listener; a reload cannot remove [upstream].
+    let (Some(forwarder), Some(upstream)) = (&state.forwarder, &state.config.upstream) else {
+        return Err(Rejection::Internal("no [upstream] configured"));
+    };
     // 7. Identity from the answer; hop-by-hop and forwarding headers per SPEC §3.5.
     let on_upgrade = is_websocket_upgrade(&parts.headers)
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
+    // A tunnel keeps its connection's max_connections slot until it closes.
+    let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
     let mut upstream_req =
-        state
-            .forwarder
-            .prepare(parts, body, grant, downstream, on_upgrade.is_some())?;
+        forwarder.prepare(parts, body, grant, downstream, on_upgrade.is_some())?;
     if let Some(info) = grant.token() {
         state.identity.inject(upstream_req.headers_mut(), info);
     }
@@ -189,19 +205,22 @@ async fn forward(
 
     // 8. Forward, streaming.
     let started = tokio::time::Instant::now();
-    let rsp = state.forwarder.forward(upstream_req).await;
+    let rsp = forwarder.forward(upstream_req).await;
     cx.upstream_elapsed = Some(started.elapsed());
     let rsp = rsp?;
 
     if rsp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
         if let Some(on_upgrade) = on_upgrade {
             let ttl = state.config.cache().ttl;
-            return Ok(respond::tunnel(rsp, on_upgrade, grant, ttl));
+            let revocation = cx.revocation.take();
+            return Ok(respond::tunnel(
+                rsp, on_upgrade, grant, ttl, slot, revocation,
+            ));
         }
     }
     // 9. Fields the grant does not cover are removed (answers to upgrade requests that
     // did not switch protocols included).
-    respond::filter(rsp, grant, state.config.upstream.max_filtered_body).await
+    respond::filter(rsp, grant, upstream.max_filtered_body).await
 }
 
 /// SPEC §3 Limits and RFC 9112 §6.3: ambiguous framing or two `Host` headers are

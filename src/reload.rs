@@ -41,6 +41,20 @@ impl Reloader {
     fn try_reload(&self, path: &Path) -> Result<(), String> {
         let config = Config::load(path).map_err(|e| e.to_string())?;
         let old = self.state.load_full();
+        // Which listeners run is fixed at start: a proxy listener without [upstream], or
+        // a decision listener without its state, cannot be made up by a reload.
+        if config.proxy_enabled() != old.config.proxy_enabled() {
+            return Err("adding or removing [upstream] needs a restart".into());
+        }
+        if config.decision.is_some() != old.config.decision.is_some() {
+            return Err("adding or removing [decision] needs a restart".into());
+        }
+        if config.decision.as_ref().map(|d| d.addr) != old.config.decision.as_ref().map(|d| d.addr)
+        {
+            tracing::warn!(
+                "the decision listener's address changed; it takes effect after a restart"
+            );
+        }
         if config.listen.addr != old.config.listen.addr
             || config.admin.addr != old.config.admin.addr
         {

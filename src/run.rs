@@ -53,19 +53,69 @@ pub async fn serve(path: &Path) -> Result<(), RunError> {
 
 /// Serves an already loaded config; `path` is what SIGHUP re-reads.
 pub async fn serve_config(config: Config, path: &Path) -> Result<(), RunError> {
-    let proxy_listener = bind(config.listen.addr).await?;
-    let admin_listener = bind(config.admin.addr).await?;
-    serve_bound(config, Some(path), proxy_listener, admin_listener).await
+    // Without [upstream] (decision mode only) no proxy listener runs.
+    let proxy = match config.proxy_enabled() {
+        true => Some(bind(config.listen.addr).await?),
+        false => None,
+    };
+    let admin = bind(config.admin.addr).await?;
+    let decision = match &config.decision {
+        Some(d) => Some(bind(d.addr).await?),
+        None => None,
+    };
+    serve_listeners(
+        config,
+        Some(path),
+        Listeners {
+            proxy,
+            admin,
+            decision,
+        },
+    )
+    .await
 }
 
-/// Serves on already bound listeners (tests and the demo bind first). Without a
-/// `path`, SIGHUP has nothing to re-read and is ignored.
+/// Already bound listeners: the proxy's (absent in decision-only mode), the admin's
+/// and the decision listener's (with `[decision]`).
+#[derive(Debug)]
+pub struct Listeners {
+    pub proxy: Option<TcpListener>,
+    pub admin: TcpListener,
+    pub decision: Option<TcpListener>,
+}
+
+/// Serves on already bound proxy and admin listeners (tests and the demo bind first);
+/// a `[decision]` listener is bound here from the config. Without a `path`, SIGHUP has
+/// nothing to re-read and is ignored.
 pub async fn serve_bound(
     config: Config,
     path: Option<&Path>,
     proxy_listener: TcpListener,
     admin_listener: TcpListener,
 ) -> Result<(), RunError> {
+    let decision = match &config.decision {
+        Some(d) => Some(bind(d.addr).await?),
+        None => None,
+    };
+    let listeners = Listeners {
+        proxy: Some(proxy_listener),
+        admin: admin_listener,
+        decision,
+    };
+    serve_listeners(config, path, listeners).await
+}
+
+/// Serves on already bound listeners until SIGTERM or SIGINT.
+pub async fn serve_listeners(
+    config: Config,
+    path: Option<&Path>,
+    listeners: Listeners,
+) -> Result<(), RunError> {
+    let Listeners {
+        proxy: proxy_listener,
+        admin: admin_listener,
+        decision: decision_listener,
+    } = listeners;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -85,8 +135,13 @@ pub async fn serve_bound(
         config, None, &metrics, &health,
     )?));
 
-    log_listening("proxy", &proxy_listener);
+    if let Some(listener) = &proxy_listener {
+        log_listening("proxy", listener);
+    }
     log_listening("admin", &admin_listener);
+    if let Some(listener) = &decision_listener {
+        log_listening("decision", listener);
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let reloader = Reloader {
@@ -106,15 +161,34 @@ pub async fn serve_bound(
         admin,
         stopped(stop_rx.clone()),
     ));
-    crate::server::serve(
-        proxy_listener,
-        Proxy::new(state),
-        listen,
-        tls,
-        &workers,
-        stopped(stop_rx),
-    )
-    .await;
+    let decision = async {
+        if let Some(listener) = decision_listener {
+            let decision = crate::decision::Decision::new(state.clone());
+            let limits = listen.clone();
+            crate::decision::serve(
+                listener,
+                decision,
+                limits,
+                &workers,
+                stopped(stop_rx.clone()),
+            )
+            .await;
+        }
+    };
+    let proxy = async {
+        if let Some(listener) = proxy_listener {
+            crate::server::serve(
+                listener,
+                Proxy::new(state.clone()),
+                listen.clone(),
+                tls.clone(),
+                &workers,
+                stopped(stop_rx.clone()),
+            )
+            .await;
+        }
+    };
+    tokio::join!(proxy, decision);
     let _ = admin_task.await;
     workers.stop();
     tracing::info!("stopped");

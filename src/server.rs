@@ -1,22 +1,34 @@
 //! The listeners: accept, TLS, HTTP/1.1 + HTTP/2 (h2 via ALPN, h2c prior knowledge),
 //! connection limits, header timeout, graceful stop (SPEC §3 Limits, §7).
 //!
+//! A connection's `max_connections` slot is held by its task and, after a WebSocket
+//! upgrade, by the tunnel ([`ConnectionSlot`]). HTTP/2 connections with no open stream
+//! for `header_read_timeout` get a GOAWAY (see `drive`): hyper has no such timer.
+//!
 //! `serve` takes an already bound listener, so tests bind `127.0.0.1:0` and never race
 //! for ports.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::UPGRADE;
+use http::{Request, Version};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
+use crate::body::ProxyBody;
 use crate::config::ListenConfig;
 use crate::forward::Downstream;
 use crate::proxy::Proxy;
@@ -37,7 +49,9 @@ pub async fn serve(
 ) {
     let builder = connection_builder(&limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    // Graceful stop: every connection holds a receiver until it is done, so
+    // `closed()` resolves once the last one has finished.
+    let (stop, _) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
         // Backpressure: at max_connections we stop accepting and the kernel queues.
@@ -73,10 +87,9 @@ pub async fn serve(
         let proxy = proxy.clone();
         let builder = builder.clone();
         let tls = tls.as_ref().map(|t| t.load_full());
-        let handshake_timeout = limits.header_read_timeout;
-        let watcher = graceful.watcher();
+        let timeout = limits.header_read_timeout;
+        let mut stopping = stop.subscribe();
         workers.dispatch(async move {
-            let _permit = permit;
             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                 return;
             };
@@ -84,44 +97,42 @@ pub async fn serve(
                 remote,
                 tls: tls.is_some(),
             };
-            let service = service_fn(move |req| {
-                let proxy = proxy.clone();
-                async move { Ok::<_, Infallible>(proxy.handle(req, downstream).await) }
-            });
             let result = match tls {
                 None => {
                     // hyper-util's h1/h2 detection waits for the first bytes with no
                     // timer: a connection that sends nothing is closed like a slow one.
                     let mut first = [0u8; 1];
-                    match tokio::time::timeout(handshake_timeout, stream.peek(&mut first)).await {
-                        Ok(Ok(n)) if n > 0 => {}
+                    let peek = tokio::time::timeout(timeout, stream.peek(&mut first));
+                    match unless_stopped(&mut stopping, peek).await {
+                        Some(Ok(Ok(n))) if n > 0 => {}
                         _ => return,
                     }
-                    let conn =
+                    let conn = Shared::new(permit);
+                    let service = service(proxy, downstream, conn.clone());
+                    let http =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+                    drive(http, |c| c.graceful_shutdown(), &conn, timeout, stopping).await
                 }
                 Some(config) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                    let stream = match tokio::time::timeout(
-                        handshake_timeout,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
+                    let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
+                    let stream = match unless_stopped(&mut stopping, handshake).await {
+                        Some(Ok(Ok(s))) => s,
+                        Some(Ok(Err(e))) => {
                             tracing::debug!(error = %e, "TLS handshake failed");
                             return;
                         }
-                        Err(_) => {
+                        Some(Err(_)) => {
                             tracing::debug!("TLS handshake timed out");
                             return;
                         }
+                        None => return,
                     };
-                    let conn =
+                    let conn = Shared::new(permit);
+                    let service = service(proxy, downstream, conn.clone());
+                    let http =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+                    drive(http, |c| c.graceful_shutdown(), &conn, timeout, stopping).await
                 }
             };
             if let Err(e) = result {
@@ -131,7 +142,9 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("listener closed; draining in-flight requests");
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    // No receiver left means no connection left: nothing to wait for.
+    let _ = stop.send(());
+    if tokio::time::timeout(limits.shutdown_grace, stop.closed())
         .await
         .is_err()
     {
@@ -139,8 +152,226 @@ pub async fn serve(
     }
 }
 
-/// One builder for every connection: limits from `[listen]`.
-fn connection_builder(limits: &ListenConfig) -> auto::Builder<TokioExecutor> {
+/// `work`, unless the server stops first (a connection that has not sent a request yet
+/// is not waited for).
+async fn unless_stopped<F: Future>(stop: &mut watch::Receiver<()>, work: F) -> Option<F::Output> {
+    tokio::select! {
+        output = work => Some(output),
+        _ = stop.changed() => None,
+    }
+}
+
+/// The per-connection service: counts the stream as open for as long as its answer is
+/// being produced and sent, and hands upgrade requests the connection's slot.
+fn service(
+    proxy: Proxy,
+    downstream: Downstream,
+    conn: Arc<Shared>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = http::Response<Counted>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<http::Response<Counted>, Infallible>> + Send,
+> + Clone {
+    service_fn(move |mut req: Request<Incoming>| {
+        let open = OpenStream::new(&conn);
+        if req.version() != Version::HTTP_2 {
+            conn.http1.store(true, Ordering::Relaxed);
+        }
+        // Only an upgrade can outlive the connection (a WebSocket tunnel); other
+        // requests carry nothing extra.
+        if req.headers().contains_key(UPGRADE) {
+            req.extensions_mut().insert(ConnectionSlot {
+                _conn: conn.clone(),
+            });
+        }
+        let proxy = proxy.clone();
+        async move {
+            let rsp = proxy.handle(req, downstream).await;
+            Ok::<_, Infallible>(rsp.map(|body| Counted {
+                body,
+                open: Some(open),
+            }))
+        }
+    })
+}
+
+/// Drives one connection to completion, and closes it gracefully (HTTP/2: GOAWAY;
+/// HTTP/1: once the current exchange is done) on a server stop, or when it has had no
+/// open stream for `idle` (SPEC §3 Limits).
+///
+/// hyper closes an idle HTTP/1 connection itself at `header_read_timeout`, but has no
+/// such timer for HTTP/2, where a client that only answers (or sends) PINGs would keep
+/// its connection, and its `max_connections` slot, forever. So until a request shows
+/// the connection is HTTP/1, a watchdog wakes once per `idle`: with no open stream for
+/// that long, it starts the graceful shutdown; if the connection is still there one
+/// more idle period later (a peer that never acknowledges the GOAWAY's PING, or never
+/// reads), it is dropped. The same covers a connection whose protocol is not known yet
+/// (a TLS client silent after the handshake, an incomplete HTTP/2 preface), where
+/// hyper-util's version detection has no timer of its own.
+async fn drive<C, E>(
+    conn: C,
+    graceful: impl Fn(Pin<&mut C>),
+    shared: &Shared,
+    idle: Duration,
+    mut stop: watch::Receiver<()>,
+) -> Result<(), E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    tokio::pin!(conn);
+    let watchdog = tokio::time::sleep_until(shared.epoch + idle);
+    tokio::pin!(watchdog);
+    let mut watching = true;
+    let mut stopping = false;
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            biased;
+            result = conn.as_mut() => return result,
+            // Err: the listener is gone without a stop signal; wind down the same way.
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                if !closing {
+                    graceful(conn.as_mut());
+                }
+            }
+            () = &mut watchdog, if watching => {
+                let now = Instant::now();
+                if shared.http1.load(Ordering::Relaxed) {
+                    watching = false;
+                    continue;
+                }
+                match shared.idle_since() {
+                    Some(since) if since + idle > now => watchdog.as_mut().reset(since + idle),
+                    Some(_) if closing => {
+                        tracing::debug!("idle connection did not close after GOAWAY; dropped");
+                        return Ok(());
+                    }
+                    Some(_) => {
+                        closing = true;
+                        if !stopping {
+                            tracing::debug!("idle connection closed (GOAWAY)");
+                            graceful(conn.as_mut());
+                        }
+                        watchdog.as_mut().reset(now + idle);
+                    }
+                    None => watchdog.as_mut().reset(now + idle),
+                }
+            }
+        }
+    }
+}
+
+/// What a connection's task, its open streams and (after an upgrade) its tunnel share.
+///
+/// The atomics are touched once when a stream opens and once when it ends; a
+/// connection's streams all run on the worker thread that owns the connection, so
+/// `Relaxed` is enough. Were a stream to end on another thread, the worst a stale
+/// `idle_since` could cause is one early graceful GOAWAY of a connection that had just
+/// gone idle, which an HTTP/2 client answers by opening a new one (RFC 9113 §6.8).
+#[derive(Debug)]
+struct Shared {
+    /// This connection's place in `max_connections`; released when the last holder
+    /// (connection task, tunnel) is gone.
+    _permit: OwnedSemaphorePermit,
+    /// Streams being answered: from the service call until the response body has
+    /// ended or was dropped (a reset stream, a closed connection).
+    open: AtomicUsize,
+    /// When `open` last fell to 0, in milliseconds since `epoch`.
+    idle_since_ms: AtomicU64,
+    epoch: Instant,
+    /// A request came as HTTP/1.x: hyper's own `header_read_timeout` bounds idleness.
+    http1: AtomicBool,
+}
+
+impl Shared {
+    fn new(permit: OwnedSemaphorePermit) -> Arc<Shared> {
+        Arc::new(Shared {
+            _permit: permit,
+            open: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            http1: AtomicBool::new(false),
+        })
+    }
+
+    /// Since when no stream has been open; `None` while one is.
+    fn idle_since(&self) -> Option<Instant> {
+        (self.open.load(Ordering::Relaxed) == 0)
+            .then(|| self.epoch + Duration::from_millis(self.idle_since_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// A connection's slot in `[listen] max_connections` (SPEC §3 Limits).
+///
+/// Every request with an `Upgrade` header carries one in its extensions. hyper's
+/// connection task ends when it hands an upgraded connection over, so whoever takes
+/// the upgraded connection (the WebSocket tunnel) takes this slot out of the request
+/// and keeps it until the tunnel closes: a tunnel then counts against the limit like
+/// the connection it replaced. The slot is freed when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot {
+    _conn: Arc<Shared>,
+}
+
+/// One open stream of a connection, counted in [`Shared::open`] until dropped.
+#[derive(Debug)]
+struct OpenStream(Arc<Shared>);
+
+impl OpenStream {
+    fn new(conn: &Arc<Shared>) -> OpenStream {
+        conn.open.fetch_add(1, Ordering::Relaxed);
+        OpenStream(conn.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let conn = &self.0;
+        if conn.open.fetch_sub(1, Ordering::Relaxed) == 1 {
+            let ms = u64::try_from(conn.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+            conn.idle_since_ms.store(ms, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A response body that keeps its stream counted as open until it has ended or is
+/// dropped; otherwise the [`ProxyBody`] unchanged (no allocation, no copy).
+#[derive(Debug)]
+struct Counted {
+    body: ProxyBody,
+    open: Option<OpenStream>,
+}
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            this.open = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// One builder for every connection (the decision listener's too): limits from
+/// `[listen]`.
+pub(crate) fn connection_builder(limits: &ListenConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

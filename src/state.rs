@@ -9,7 +9,7 @@ use crate::forward::Forwarder;
 use crate::identity::Identity;
 use crate::introspect::{Expectations, Health, Introspector, Purge};
 use crate::jwt::JwtValidator;
-use crate::metrics::{Metrics, RouteCounters};
+use crate::metrics::{DecisionCounters, Metrics, RouteCounters};
 
 /// A configuration, compiled for serving.
 #[derive(Debug)]
@@ -19,12 +19,15 @@ pub struct State {
     pub introspector: Option<Arc<Introspector>>,
     /// `[[jwt]]` issuers; empty when none are configured.
     pub jwt: JwtValidator,
-    pub forwarder: Forwarder,
+    /// `None` in decision-only mode (no `[upstream]`): no proxy listener runs.
+    pub forwarder: Option<Forwarder>,
     pub identity: Identity,
     pub expect: Expectations,
     pub metrics: Arc<Metrics>,
     /// `requests_total` label sets by route index; the last one is `route="none"`.
     counters: Vec<RouteCounters>,
+    /// `decisions_total` label sets, the same way; empty without `[decision]`.
+    decision_counters: Vec<DecisionCounters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +60,11 @@ impl State {
             previous.map(|p| &p.jwt),
             metrics,
         )?;
-        let forwarder = Forwarder::new(&config.upstream, config.listen.trust_forwarded_headers)?;
+        let forwarder = config
+            .upstream
+            .as_ref()
+            .map(|upstream| Forwarder::new(upstream, config.listen.trust_forwarded_headers))
+            .transpose()?;
         let mut counters: Vec<RouteCounters> = config
             .routes
             .routes()
@@ -65,6 +72,19 @@ impl State {
             .map(|r| metrics.route_counters(r.pattern.as_str()))
             .collect();
         counters.push(metrics.route_counters("none"));
+        let decision_counters = match config.decision {
+            None => Vec::new(),
+            Some(_) => {
+                let mut counters: Vec<DecisionCounters> = config
+                    .routes
+                    .routes()
+                    .iter()
+                    .map(|r| metrics.decision_counters(r.pattern.as_str()))
+                    .collect();
+                counters.push(metrics.decision_counters("none"));
+                counters
+            }
+        };
         Ok(State {
             identity: Identity::new(&config.identity),
             expect: Expectations {
@@ -82,6 +102,7 @@ impl State {
             jwt,
             forwarder,
             counters,
+            decision_counters,
             config,
         })
     }
@@ -106,5 +127,13 @@ impl State {
     pub fn counters(&self, route: Option<usize>) -> &RouteCounters {
         let none = self.counters.len() - 1;
         &self.counters[route.map_or(none, |i| i.min(none))]
+    }
+
+    /// The `decisions_total` handles for a route index, or `none`; `None` without
+    /// `[decision]`.
+    pub fn decision_counters(&self, route: Option<usize>) -> Option<&DecisionCounters> {
+        let none = self.decision_counters.len().checked_sub(1)?;
+        self.decision_counters
+            .get(route.map_or(none, |i| i.min(none)))
     }
 }

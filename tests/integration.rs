@@ -17,6 +17,7 @@ mod it {
     mod authorization;
     mod cache;
     mod cli;
+    mod decision;
     mod e2e_oidc;
     mod field_filter;
     mod forwarding;
@@ -25,6 +26,7 @@ mod it {
     mod introspection;
     mod jwt;
     mod limits;
+    mod limits_h2;
     mod logs;
     mod path_safety;
     mod reload;

@@ -22,7 +22,10 @@ use super::units::{
 pub struct File {
     pub listen: Option<Listen>,
     pub admin: Option<Admin>,
-    pub upstream: Upstream,
+    /// `[decision]`: the decision listener (SPEC §10); with it, `[upstream]` may be
+    /// left out.
+    pub decision: Option<Spanned<Decision>>,
+    pub upstream: Option<Upstream>,
     /// Optional when `[[jwt]]` is set; at least one of the two is required.
     pub introspection: Option<Spanned<Introspection>>,
     pub token: Option<Token>,
@@ -61,6 +64,12 @@ pub struct Tls {
 pub struct Admin {
     pub addr: Option<Spanned<Addr>>,
     pub token_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub addr: Option<Spanned<Addr>>,
 }
 
 #[derive(Debug, Deserialize)]

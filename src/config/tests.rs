@@ -67,11 +67,17 @@ fn minimal_config_gets_documented_defaults() {
     assert!(!config.listen.trust_forwarded_headers);
     assert_eq!(config.listen.max_concurrent_streams, 256);
     assert_eq!(config.admin.addr, "127.0.0.1:9090".parse().unwrap());
-    assert_eq!(config.upstream.url, "http://127.0.0.1:3000/");
-    assert_eq!(config.upstream.timeout, Duration::from_secs(30));
-    assert!(!config.upstream.preserve_host);
-    assert_eq!(config.upstream.ca_file, None);
-    assert_eq!(config.upstream.max_filtered_body, 1 << 20);
+    assert_eq!(
+        config.upstream.as_ref().unwrap().url,
+        "http://127.0.0.1:3000/"
+    );
+    assert_eq!(
+        config.upstream.as_ref().unwrap().timeout,
+        Duration::from_secs(30)
+    );
+    assert!(!config.upstream.as_ref().unwrap().preserve_host);
+    assert_eq!(config.upstream.as_ref().unwrap().ca_file, None);
+    assert_eq!(config.upstream.as_ref().unwrap().max_filtered_body, 1 << 20);
     let intro = config.introspection.as_ref().unwrap();
     assert_eq!(intro.endpoint, "http://127.0.0.1:4000/introspect");
     assert_eq!(intro.client_id, "scopegate");
@@ -151,8 +157,11 @@ tenant = "X-Tenant"
     let config = load(text).unwrap();
     assert_eq!(config.listen.max_header_bytes, 32 * 1024);
     assert_eq!(config.listen.max_concurrent_streams, 100);
-    assert_eq!(config.upstream.url.path(), "/v1");
-    assert_eq!(config.upstream.max_filtered_body, 2_000_000);
+    assert_eq!(config.upstream.as_ref().unwrap().url.path(), "/v1");
+    assert_eq!(
+        config.upstream.as_ref().unwrap().max_filtered_body,
+        2_000_000
+    );
     assert_eq!(
         config.introspection.as_ref().unwrap().auth_method,
         AuthMethod::ClientSecretPost
@@ -389,7 +398,10 @@ fn relative_tls_and_ca_files_resolve_against_the_config_directory() {
     let tls = config.listen.tls.unwrap();
     assert_eq!(tls.cert, dir.path().join("tls.crt"));
     assert_eq!(tls.key, dir.path().join("tls.key"));
-    assert_eq!(config.upstream.ca_file, Some(dir.path().join("ca.pem")));
+    assert_eq!(
+        config.upstream.as_ref().unwrap().ca_file,
+        Some(dir.path().join("ca.pem"))
+    );
 
     let missing = Config::from_toml(
         &dir.path().join("scopegate.toml"),

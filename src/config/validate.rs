@@ -30,11 +30,13 @@ use super::error::{Problem, Source};
 use super::raw;
 use super::units::{IdentityHeader, Secret};
 use super::{
-    AdminConfig, AuthMethod, CacheConfig, Config, ConfigError, IdentityConfig, IntrospectionConfig,
-    ListenConfig, TlsFiles, TokenConfig, TokenSources, UpstreamConfig,
+    AdminConfig, AuthMethod, CacheConfig, Config, ConfigError, DecisionConfig, IdentityConfig,
+    IntrospectionConfig, ListenConfig, TlsFiles, TokenConfig, TokenSources, UpstreamConfig,
 };
 
 const DEFAULT_ADMIN_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 9090);
+/// Loopback: the decision listener trusts `X-Original-*` / `X-Forwarded-*` by design.
+const DEFAULT_DECISION_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 8081);
 const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_MAX_FILTERED_BODY: usize = 1 << 20;
@@ -71,9 +73,41 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
         warnings: Vec::new(),
         has_introspection: raw.introspection.is_some(),
     };
+    let listen_span = raw
+        .listen
+        .as_ref()
+        .map(|l| (l.addr.is_some(), l.tls.is_some()));
     let listen = cx.listen(raw.listen);
     let admin = cx.admin(raw.admin, &listen);
-    let upstream = cx.upstream(raw.upstream);
+    let decision_set = raw.decision.is_some();
+    let upstream = match raw.upstream {
+        Some(upstream) => Some(cx.upstream(upstream)),
+        None if decision_set => None,
+        None => {
+            let problem = cx.src.problem(
+                Some(0),
+                "",
+                "missing key upstream; expected [upstream], or [decision] to answer decisions only",
+            );
+            cx.problems.push(problem);
+            None
+        }
+    };
+    let decision = raw
+        .decision
+        .map(|d| cx.decision(d, &listen, &admin, upstream.is_some()));
+    if decision.is_some() && upstream.is_none() {
+        if let Some((addr, tls)) = listen_span.filter(|(addr, tls)| *addr || *tls) {
+            let keys = match (addr, tls) {
+                (true, true) => "listen.addr and [listen.tls] are",
+                (true, false) => "listen.addr is",
+                _ => "[listen.tls] is",
+            };
+            cx.warnings.push(format!(
+                "{keys} unused: without [upstream] only the decision and admin listeners run"
+            ));
+        }
+    }
     if raw.introspection.is_none() && raw.jwt.is_empty() {
         cx.error(
             None,
@@ -86,6 +120,15 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let token = cx.token(raw.token);
     let identity = cx.identity(raw.identity);
     let routes = routes::compile(&mut cx, raw.route);
+    if decision.is_some() {
+        for route in routes.routes().iter().filter(|r| r.fields.is_some()) {
+            cx.warnings.push(format!(
+                "route[{}] {}: fields cannot apply to decision answers (the response never passes through scopegate); the decision listener allows it without removing any field",
+                route.index(),
+                route.pattern.as_str()
+            ));
+        }
+    }
 
     if !cx.problems.is_empty() {
         let mut problems = cx.problems;
@@ -96,6 +139,7 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         listen,
         admin,
+        decision,
         upstream,
         introspection,
         jwt,
@@ -248,6 +292,40 @@ impl Checker<'_> {
                 text => Ok(text),
             },
         }
+    }
+
+    /// The decision listener needs its own port, apart from the admin listener's and,
+    /// when it runs, the proxy listener's.
+    fn decision(
+        &mut self,
+        raw: Spanned<raw::Decision>,
+        listen: &ListenConfig,
+        admin: &AdminConfig,
+        proxy: bool,
+    ) -> DecisionConfig {
+        let table_start = raw.span().start;
+        let default = SocketAddr::from(DEFAULT_DECISION_ADDR);
+        let (span, addr, key) = match raw.into_inner().addr {
+            Some(addr) => (addr.span().start, addr.into_inner().0, "decision.addr"),
+            None => (table_start, default, "decision.addr (default)"),
+        };
+        if proxy && collides(addr, listen.addr) {
+            let message = format!(
+                "{addr} collides with listen.addr {}; expected another port",
+                listen.addr
+            );
+            self.problems
+                .push(self.src.problem(Some(span), key, message));
+        }
+        if collides(addr, admin.addr) {
+            let message = format!(
+                "{addr} collides with admin.addr {}; expected another port",
+                admin.addr
+            );
+            self.problems
+                .push(self.src.problem(Some(span), key, message));
+        }
+        DecisionConfig { addr }
     }
 
     fn upstream(&mut self, raw: raw::Upstream) -> UpstreamConfig {

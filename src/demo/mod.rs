@@ -42,7 +42,9 @@ pub async fn run(port: u16, out: fn(&str)) -> Result<(), BoxError> {
     std::fs::write(&path, DEMO_TOML)?;
     let mut config = crate::config::Config::from_toml(&path, DEMO_TOML)?;
     config.listen.addr = SocketAddr::from(([127, 0, 0, 1], port));
-    config.upstream.url = format!("http://{echo_addr}").parse()?;
+    if let Some(upstream) = &mut config.upstream {
+        upstream.url = format!("http://{echo_addr}").parse()?;
+    }
     if let Some(introspection) = config.introspection.as_mut() {
         introspection.endpoint = format!("http://{as_addr}/introspect").parse()?;
     }

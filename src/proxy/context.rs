@@ -34,6 +34,10 @@ pub struct RequestContext {
     /// RFC 6750 §2.3: responses to requests with a query token are `private`.
     query_token: bool,
     pub upstream_elapsed: Option<Duration>,
+    /// Purge notices for a WebSocket tunnel, taken before forwarding (SPEC §3 Limits).
+    pub revocation: Option<crate::introspect::Revocation>,
+    /// An answer of the decision listener: counted in `decisions_total`.
+    decision: bool,
 }
 
 impl RequestContext {
@@ -54,6 +58,22 @@ impl RequestContext {
             token: None,
             query_token: req.uri().query().is_some_and(crate::token::query_has_token),
             upstream_elapsed: None,
+            revocation: None,
+            decision: false,
+        }
+    }
+
+    /// The decision listener (SPEC §10): the answer counts in `decisions_total`, and,
+    /// once known, the log line and `Cache-Control: private` follow the original
+    /// request rather than the front proxy's question.
+    pub fn for_decision(&mut self, original: Option<&http::request::Parts>) {
+        self.decision = true;
+        if let Some(original) = original {
+            self.method = original.method.clone();
+            self.query_token = original
+                .uri
+                .query()
+                .is_some_and(crate::token::query_has_token);
         }
     }
 
@@ -92,7 +112,15 @@ impl RequestContext {
         let outcome = self.rejected.unwrap_or(self.outcome_on_success);
         let elapsed = self.started.elapsed();
         let metrics = &state.metrics;
-        metrics.observe_request(state.counters(self.route), outcome, elapsed.as_secs_f64());
+        match state
+            .decision_counters(self.route)
+            .filter(|_| self.decision)
+        {
+            Some(counters) => metrics.observe_decision(counters, outcome, elapsed.as_secs_f64()),
+            None => {
+                metrics.observe_request(state.counters(self.route), outcome, elapsed.as_secs_f64())
+            }
+        }
         if let Some(upstream) = self.upstream_elapsed {
             metrics.upstream_duration.observe(upstream.as_secs_f64());
         }
@@ -103,6 +131,7 @@ impl RequestContext {
                 .map_or("none", |r| r.pattern.as_str());
             let token = self.token.as_deref();
             tracing::info!(
+                listener = if self.decision { "decision" } else { "proxy" },
                 method = %self.method,
                 route,
                 status = rsp.status().as_u16(),

@@ -16,9 +16,10 @@ use hyper::body::Body as _;
 
 use crate::body::{self, CollectError, ProxyBody};
 use crate::filter::{is_json_content_type, FilterError};
-use crate::introspect::now_unix;
+use crate::introspect::{now_unix, Revocation};
 use crate::policy::Grant;
 use crate::rejection::Rejection;
+use crate::server::ConnectionSlot;
 
 /// On a route whose response will be filtered, ask the upstream for the whole, plain
 /// document: we filter only what we can read. `Range`/`If-Range` (any spelling) go, so
@@ -140,12 +141,15 @@ async fn pass_if_empty(rsp: Response<Incoming>) -> Result<Response<ProxyBody>, R
 /// A `101 Switching Protocols` from the upstream: answer the client with it, then copy
 /// bytes both ways until either side closes or the token's lifetime ends — a tunnel
 /// never outlives its token (`exp`, or the cache `ttl` for a token without one, since a
-/// token is re-checked at least that often on ordinary requests).
+/// token is re-checked at least that often on ordinary requests), nor a purge of its
+/// token. It holds the connection's `slot` while open (SPEC §3 Limits).
 pub fn tunnel(
     rsp: Response<Incoming>,
     client: OnUpgrade,
     grant: &Grant<'_>,
     ttl: Duration,
+    slot: Option<ConnectionSlot>,
+    revocation: Option<Revocation>,
 ) -> Response<ProxyBody> {
     let lifetime = grant.token().map(|t| match t.exp() {
         Some(exp) => Duration::from_secs(u64::try_from(exp - now_unix()).unwrap_or(0)),
@@ -154,6 +158,7 @@ pub fn tunnel(
     let (mut parts, upstream_body) = rsp.into_parts();
     let upstream = hyper::upgrade::on(Response::from_parts(parts.clone(), upstream_body));
     tokio::spawn(async move {
+        let _slot = slot;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(e) => {
@@ -164,16 +169,23 @@ pub fn tunnel(
         let mut client = TokioIo::new(client);
         let mut upstream = TokioIo::new(upstream);
         let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
-        match lifetime {
-            Some(lifetime) => {
-                if tokio::time::timeout(lifetime, copy).await.is_err() {
-                    tracing::info!("websocket tunnel closed: token lifetime ended");
-                }
+        // A public route has no token to outlive or to be purged.
+        let expired = async {
+            match lifetime {
+                Some(lifetime) => tokio::time::sleep(lifetime).await,
+                None => std::future::pending().await,
             }
-            // A public route: no token to outlive.
-            None => {
-                let _ = copy.await;
+        };
+        let purged = async {
+            match revocation {
+                Some(mut revocation) => revocation.evicted().await,
+                None => std::future::pending().await,
             }
+        };
+        tokio::select! {
+            _ = copy => {}
+            () = expired => tracing::info!("websocket tunnel closed: token lifetime ended"),
+            () = purged => tracing::info!("websocket tunnel closed: token purged"),
         }
     });
     parts.extensions = http::Extensions::new();

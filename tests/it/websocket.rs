@@ -122,3 +122,87 @@ async fn tunnel_of_a_token_without_exp_is_closed_after_the_cache_ttl() {
         "a tunnel without exp lived past the cache ttl"
     );
 }
+
+/// SPEC §3 Limits: a tunnel counts against `max_connections` until it closes (the slot
+/// is not released when hyper hands the upgraded connection over).
+#[tokio::test]
+async fn tunnel_holds_a_connection_slot_until_it_closes() {
+    let h = Harness::standard(config().listen("max_connections", "1")).await;
+    h.auth_server
+        .token("t-chat", active().scope("chat").sub("alice").exp_in(600));
+    let mut ws = connect(&h, Some("t-chat")).await.expect("upgrade refused");
+    ws.send(Message::Text("hold".into())).await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed, Message::Text("hold".into()));
+    // Well past header_read_timeout (1s): the tunnel, not an idle connection, holds it.
+    let second = tokio::spawn(h.get("/ws/room").try_send());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        !second.is_finished(),
+        "a second client was served while the only slot was held by a tunnel: {:?}",
+        second.await
+    );
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let r = tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .expect("second client not served after the tunnel closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+}
+
+#[tokio::test]
+async fn tunnel_is_closed_when_a_purge_evicts_its_token() {
+    let h = Harness::standard(config()).await;
+    h.auth_server
+        .token("t-chat", active().scope("chat").sub("alice").exp_in(600));
+    h.auth_server
+        .token("t-other", active().scope("chat").sub("bob").exp_in(600));
+    let mut ws = connect(&h, Some("t-chat")).await.expect("upgrade refused");
+    let mut other = connect(&h, Some("t-other")).await.expect("upgrade refused");
+    // A purge of someone else leaves the tunnel open.
+    let r = h
+        .admin_post("/cache/purge", r#"{"subject":"bob"}"#)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    ws.send(Message::Text("still here".into())).await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .expect("tunnel closed by another subject's purge")
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed, Message::Text("still here".into()));
+    let gone = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match other.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "purged subject's tunnel stayed open");
+
+    let digest = sha256_hex("t-chat");
+    let r = h
+        .admin_post("/cache/purge", &format!(r#"{{"token_sha256":"{digest}"}}"#))
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "tunnel outlived the purge of its token");
+}

@@ -136,6 +136,10 @@ pub struct TestConfig {
     pub admin: Vec<(String, String)>,
     /// Extra files (name, contents) written next to the config.
     pub files: Vec<(String, String)>,
+    /// `[decision] addr = "127.0.0.1:0"`.
+    pub decision: bool,
+    /// Leave `[upstream]` (and `listen.addr`) out: decision mode only.
+    pub no_upstream: bool,
 }
 
 impl Default for TestConfig {
@@ -174,6 +178,8 @@ impl TestConfig {
             admin_addr: None,
             admin: Vec::new(),
             files: Vec::new(),
+            decision: false,
+            no_upstream: false,
         }
     }
 
@@ -287,6 +293,17 @@ impl TestConfig {
         self.files.push((name.to_string(), contents.to_string()));
         self
     }
+    /// Adds the decision listener (SPEC §10) on an ephemeral port.
+    pub fn decision(mut self) -> Self {
+        self.decision = true;
+        self
+    }
+    /// Decision listener only: no `[upstream]`, no proxy listener.
+    pub fn decision_only(mut self) -> Self {
+        self.decision = true;
+        self.no_upstream = true;
+        self
+    }
     /// Raw TOML appended at the end.
     pub fn extra(mut self, text: &str) -> Self {
         self.extra.push_str(text);
@@ -296,7 +313,10 @@ impl TestConfig {
     /// The TOML text for these mocks.
     pub fn render(&self, auth: &AuthServer, upstream: &Upstream) -> String {
         let mut out = String::new();
-        out.push_str("[listen]\naddr = \"127.0.0.1:0\"\n");
+        out.push_str("[listen]\n");
+        if !self.no_upstream {
+            out.push_str("addr = \"127.0.0.1:0\"\n");
+        }
         for (k, v) in &self.listen {
             let _ = writeln!(out, "{k} = {v}");
         }
@@ -308,13 +328,18 @@ impl TestConfig {
         for (k, v) in &self.admin {
             let _ = writeln!(out, "{k} = {v}");
         }
-        let _ = writeln!(
-            out,
-            "\n[upstream]\nurl = {}",
-            q(self.upstream_url.as_deref().unwrap_or(&upstream.url()))
-        );
-        for (k, v) in &self.upstream {
-            let _ = writeln!(out, "{k} = {v}");
+        if self.decision {
+            out.push_str("\n[decision]\naddr = \"127.0.0.1:0\"\n");
+        }
+        if !self.no_upstream {
+            let _ = writeln!(
+                out,
+                "\n[upstream]\nurl = {}",
+                q(self.upstream_url.as_deref().unwrap_or(&upstream.url()))
+            );
+            for (k, v) in &self.upstream {
+                let _ = writeln!(out, "{k} = {v}");
+            }
         }
         if !self.no_introspection {
             let _ = writeln!(

@@ -8,6 +8,7 @@
 
 pub mod auth_server;
 pub mod config;
+pub mod h2raw;
 pub mod jwks;
 pub mod oidc;
 pub mod upstream;
@@ -43,7 +44,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 // === Harness ===
 
 pub struct Harness {
+    /// In decision-only mode (no proxy listener) an address nothing listens on.
     pub proxy_addr: SocketAddr,
+    /// The decision listener, when the config has `[decision]`.
+    pub decision_addr: Option<SocketAddr>,
     pub admin_addr: SocketAddr,
     pub auth_server: AuthServer,
     pub upstream: Upstream,
@@ -101,12 +105,18 @@ impl Harness {
         let stdout = collect_lines(child.stdout.take().expect("stdout"));
 
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        let (proxy_addr, admin_addr) = loop {
+        let (proxy_addr, admin_addr, decision_addr) = loop {
             let lines = stderr.lock().unwrap().clone();
-            let proxy = listening_addr(&lines, "proxy");
+            let proxy = match config.no_upstream {
+                false => listening_addr(&lines, "proxy"),
+                true => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            };
             let admin = listening_addr(&lines, "admin");
+            let decision = listening_addr(&lines, "decision");
             if let (Some(p), Some(a)) = (proxy, admin) {
-                break (p, a);
+                if decision.is_some() || !config.decision {
+                    break (p, a, decision);
+                }
             }
             if let Ok(Some(status)) = child.try_wait() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -128,6 +138,7 @@ impl Harness {
 
         let h = Harness {
             proxy_addr,
+            decision_addr,
             admin_addr,
             auth_server,
             upstream,
@@ -248,6 +259,15 @@ impl Harness {
 
     pub fn request(&self, method: &str, target: &str) -> Req {
         Req::new(self.proxy_addr, method, target)
+    }
+
+    /// A request to the decision listener.
+    pub fn decide(&self, method: &str, target: &str) -> Req {
+        Req::new(
+            self.decision_addr.expect("config has no [decision]"),
+            method,
+            target,
+        )
     }
 
     pub fn admin_get(&self, target: &str) -> Req {

@@ -71,6 +71,8 @@ pub struct Reply {
     pub delay: Duration,
     /// Send the body chunked, in pieces of this size.
     pub chunked: Option<usize>,
+    /// Pause before each chunk of a chunked body (a slow, long-running answer).
+    pub chunk_delay: Duration,
 }
 
 impl Reply {
@@ -81,6 +83,7 @@ impl Reply {
             body: Bytes::new(),
             delay: Duration::ZERO,
             chunked: None,
+            chunk_delay: Duration::ZERO,
         }
     }
     pub fn json(body: &str) -> Self {
@@ -107,6 +110,12 @@ impl Reply {
     }
     pub fn chunked(mut self, piece: usize) -> Self {
         self.chunked = Some(piece);
+        self
+    }
+    /// Chunked in pieces of `piece` bytes, each sent after `pause`.
+    pub fn trickle(mut self, piece: usize, pause: Duration) -> Self {
+        self.chunked = Some(piece);
+        self.chunk_delay = pause;
         self
     }
 }
@@ -330,6 +339,9 @@ async fn serve_conn(mut s: TcpStream, state: Arc<Mutex<State>>) {
             Some(piece) => {
                 let mut ok = true;
                 for c in reply.body.chunks(piece.max(1)) {
+                    if !reply.chunk_delay.is_zero() {
+                        tokio::time::sleep(reply.chunk_delay).await;
+                    }
                     let frame = [format!("{:x}\r\n", c.len()).as_bytes(), c, b"\r\n"].concat();
                     if s.write_all(&frame).await.is_err() {
                         ok = false;

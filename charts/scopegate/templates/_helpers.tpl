@@ -38,6 +38,16 @@ app.kubernetes.io/part-of: scopegate
 {{- end }}
 {{- end -}}
 
+{{/*
+Labels of the `helm test` pod: not the selector labels, so that no Service, PDB or
+NetworkPolicy of the release picks it up as a scopegate pod.
+*/}}
+{{- define "scopegate.testLabels" -}}
+app.kubernetes.io/name: {{ include "scopegate.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end -}}
+
 {{- define "scopegate.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "scopegate.fullname" .) .Values.serviceAccount.name -}}
@@ -63,6 +73,59 @@ Where things are mounted inside the container.
 {{- define "scopegate.secretDir" -}}/var/run/secrets/scopegate{{- end -}}
 {{- define "scopegate.secretPath" -}}/var/run/secrets/scopegate/client-secret{{- end -}}
 {{- define "scopegate.tlsDir" -}}/etc/scopegate/tls{{- end -}}
+{{- define "scopegate.adminTokenDir" -}}/var/run/secrets/scopegate-admin{{- end -}}
+{{- define "scopegate.adminTokenPath" -}}/var/run/secrets/scopegate-admin/admin-token{{- end -}}
+
+{{/*
+The ConfigMap holding scopegate.toml: an existing one, or the one this chart renders.
+*/}}
+{{- define "scopegate.configMapName" -}}
+{{- .Values.config.existingConfigMap | default (include "scopegate.fullname" .) -}}
+{{- end -}}
+
+{{/*
+Service appProtocol: explicit, else https with TLS on the listener, else http.
+*/}}
+{{- define "scopegate.appProtocol" -}}
+{{- if .Values.service.appProtocol -}}
+{{- .Values.service.appProtocol -}}
+{{- else if .Values.tls.existingSecret -}}
+https
+{{- else -}}
+http
+{{- end -}}
+{{- end -}}
+
+{{/*
+PromQL label matchers for this release's series.
+*/}}
+{{- define "scopegate.promSelector" -}}
+{{- if .Values.prometheusRule.selector -}}
+{{- .Values.prometheusRule.selector -}}
+{{- else -}}
+{{- printf "namespace=%q, pod=~%q" .Release.Namespace (printf "%s-.*" (include "scopegate.fullname" .)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The public route `helm test` requests: tests.publicPath, else the first public
+route whose path has no {param} and no **; empty when there is none.
+*/}}
+{{- define "scopegate.testPublicPath" -}}
+{{- if .Values.tests.publicPath -}}
+{{- .Values.tests.publicPath -}}
+{{- else if not (or .Values.config.raw .Values.config.existingConfigMap) -}}
+{{- $found := "" -}}
+{{- range .Values.routes -}}
+{{- if and (not $found) (kindIs "map" .) .public .path (not (contains "{" (toString .path))) (not (contains "**" (toString .path))) -}}
+{{- if or (not .methods) (has "GET" .methods) -}}
+{{- $found = toString .path -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $found -}}
+{{- end -}}
+{{- end -}}
 
 {{/*
 The Secret holding the introspection client secret: an existing one, or the one
@@ -104,13 +167,15 @@ explicit value instead of guessing.
 {{- end -}}
 
 {{/*
-scopegate's shutdown_grace in seconds (SPEC default 30s).
+scopegate's shutdown_grace in seconds (default 30s).
 */}}
 {{- define "scopegate.shutdownGraceSeconds" -}}
 {{- $grace := "30s" -}}
-{{- if and (not .Values.config.raw) .Values.config.listen -}}
+{{- if or .Values.config.raw .Values.config.existingConfigMap -}}
+{{- $grace = .Values.config.rawShutdownGrace | default "30s" -}}
+{{- else if .Values.config.listen -}}
 {{- $grace = .Values.config.listen.shutdown_grace | default "30s" -}}
-{{- else if .Values.config.raw -}}
+{{- else if false -}}
 {{- $grace = .Values.config.rawShutdownGrace | default "30s" -}}
 {{- end -}}
 {{- include "scopegate.durationSeconds" $grace -}}
@@ -151,7 +216,7 @@ SIGKILL scopegate in the middle of its drain.
 {{- end -}}
 
 {{/*
-TOML rendering. Values mirror the TOML keys of SPEC §2 one to one (snake_case).
+TOML rendering. Values mirror the TOML keys of docs/reference.md#configuration one to one (snake_case).
 
 scopegate.toml.key: a key, bare when it can be, else a quoted string.
 */}}
@@ -233,7 +298,7 @@ The whole scopegate.toml: config.raw verbatim, else rendered from values.
 {{- else -}}
 {{- $c := .Values.config -}}
 # scopegate.toml rendered by the {{ .Chart.Name }} chart {{ .Chart.Version }} (release {{ .Release.Name }}).
-# Schema: SPEC §2. Check it with: scopegate check --config {{ include "scopegate.configPath" . }}
+# Keys: docs/reference.md#configuration. Check it with: scopegate check --config {{ include "scopegate.configPath" . }}
 
 [listen]
 addr = {{ printf "0.0.0.0:%d" (int64 .Values.ports.http) | toJson }}
@@ -249,6 +314,9 @@ key = {{ printf "%s/%s" (include "scopegate.tlsDir" .) .Values.tls.keyKey | toJs
 # IP so that the kubelet and Prometheus reach it; keep it off any public Service.
 [admin]
 addr = {{ printf "0.0.0.0:%d" (int64 .Values.ports.admin) | toJson }}
+{{- if .Values.admin.token.existingSecret }}
+token_file = {{ include "scopegate.adminTokenPath" . | toJson }}
+{{- end }}
 
 [upstream]
 url = {{ required "upstream.url is required (the API scopegate protects), or supply config.raw" .Values.upstream.url | toJson }}

@@ -17,7 +17,7 @@ fn bad_configs_have_exact_messages() {
         // unknown keys, top-level and nested
         (
             format!("colour = \"blue\"\n{MINIMAL}"),
-            "config/scopegate.toml:1:1: colour: unknown key; expected one of listen, admin, upstream, introspection, token, identity, jwt, route".into(),
+            "config/scopegate.toml:1:1: colour: unknown key; expected one of listen, admin, decision, upstream, introspection, token, identity, jwt, route".into(),
         ),
         (
             format!("[listen]\nadress = \"0.0.0.0:8080\"\n{MINIMAL}"),
@@ -99,7 +99,7 @@ fn bad_configs_have_exact_messages() {
         ),
         (
             MINIMAL.replace("[upstream]\nurl = \"http://127.0.0.1:3000\"\n", ""),
-            "config/scopegate.toml:1:1: missing key upstream".into(),
+            "config/scopegate.toml:1:1: missing key upstream; expected [upstream], or [decision] to answer decisions only".into(),
         ),
         // [[jwt]] (SPEC §8)
         (
