@@ -201,7 +201,9 @@ fn is_form(method: &Method, headers: &HeaderMap) -> bool {
 
 /// Finds `access_token` in `a=b&c=d` text; returns the token and the text without it
 /// (every other piece byte for byte, in order). The parameter twice is `invalid_request`.
-fn take_param(text: &[u8]) -> Result<Option<(BearerToken, Vec<u8>)>, Rejection> {
+/// Public only for the fuzz targets and benches (the form-body parser as a pure function).
+#[doc(hidden)]
+pub fn take_param(text: &[u8]) -> Result<Option<(BearerToken, Vec<u8>)>, Rejection> {
     let mut token = None;
     let mut rest: Vec<u8> = Vec::with_capacity(text.len());
     let mut first = true;
