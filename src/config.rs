@@ -1,4 +1,4 @@
-//! Configuration: the TOML file (SPEC §2) turned once, at load, into ready-to-use values.
+//! Configuration: the TOML file (docs/reference.md#configuration) turned once, at load, into ready-to-use values.
 //!
 //! The pipeline is one direction: text → [`raw::File`] (serde, `deny_unknown_fields`
 //! everywhere, single values checked inside the newtypes' `Deserialize`, so errors
@@ -72,7 +72,7 @@ pub struct TlsFiles {
 pub struct AdminConfig {
     pub addr: SocketAddr,
     /// `token_file`'s contents (trailing newlines trimmed): a peer that is not on
-    /// loopback may `POST /cache/purge` with this bearer (SPEC §5).
+    /// loopback may `POST /cache/purge` with this bearer (docs/reference.md#introspection-cache).
     pub token: Option<Secret>,
 }
 

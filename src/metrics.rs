@@ -1,4 +1,4 @@
-//! Prometheus metrics (SPEC §6) on an owned registry.
+//! Prometheus metrics (docs/reference.md#observability) on an owned registry.
 //!
 //! Label values come from closed sets only: route patterns from the config, the fixed
 //! [`Outcome`] names, token sources and introspection results — never the request
@@ -49,7 +49,7 @@ pub struct Metrics {
     /// 0 while the last 3 introspection calls in a row failed, else 1.
     pub introspection_up: IntGauge,
     config_reloads: IntCounterVec,
-    /// `decisions_total` (decision listener, SPEC §10).
+    /// `decisions_total` (decision listener, docs/reference.md#decision-mode).
     decisions: IntCounterVec,
 }
 

@@ -1,5 +1,5 @@
 //! `State`: one loaded configuration with everything built from it. The proxy reads
-//! one `Arc<State>` per request (SPEC §7: a reload never changes the rules
+//! one `Arc<State>` per request (docs/reference.md#operations: a reload never changes the rules
 //! mid-request); a reload builds a new one and swaps it in.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Bearer token extraction (RFC 6750 §2, SPEC §3.2): `Authorization` header, form
+//! Bearer token extraction (RFC 6750 §2, docs/reference.md#token-extraction): `Authorization` header, form
 //! body, query string — any enabled subset, never more than one at a time.
 //!
 //! Extraction also removes the token from what will be forwarded when
@@ -259,7 +259,7 @@ pub fn query_has_token(query: &str) -> bool {
         && form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == PARAM)
 }
 
-/// SPEC §3.5, `forward = false` on a public route: a bearer `Authorization` header and
+/// docs/reference.md#forwarding, `forward = false` on a public route: a bearer `Authorization` header and
 /// every `access_token` query parameter are removed, unvalidated. Returns the query to
 /// forward when it changed.
 pub fn remove_unvalidated(headers: &mut HeaderMap, query: Option<&str>) -> Option<String> {

@@ -1,4 +1,4 @@
-//! `Authorization` header parsing (RFC 6750 §2.1, SPEC §3.2).
+//! `Authorization` header parsing (RFC 6750 §2.1, docs/reference.md#token-extraction).
 //!
 //! Invariants (any violation panics):
 //! 1. `token::is_b64token` agrees with the RFC 6750 §2.1 grammar on any bytes.

@@ -1,4 +1,4 @@
-//! Response field filtering, `filter::FieldRules::filter` (SPEC §3.6).
+//! Response field filtering, `filter::FieldRules::filter` (docs/reference.md#field-filtering).
 //!
 //! Input: byte 0 chooses which scopes the token holds (one bit each), the rest is the
 //! response body. The rules are fixed (below) and cover nested keys, arrays (`[]`),

@@ -1,4 +1,4 @@
-//! The form-body parser (RFC 6750 §2.2; SPEC §3.2), `token::take_param`, called as
+//! The form-body parser (RFC 6750 §2.2; docs/reference.md#token-extraction), `token::take_param`, called as
 //! the form branch of `token::extract` calls it: on the raw body bytes, UTF-8 or not.
 //!
 //! Reference parser, written from the WHATWG urlencoded rules and sharing no code with

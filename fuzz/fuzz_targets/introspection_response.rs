@@ -1,4 +1,4 @@
-//! RFC 7662 §2.2 answer parsing, `introspect::client::parse_answer` (SPEC §3.3).
+//! RFC 7662 §2.2 answer parsing, `introspect::client::parse_answer` (docs/reference.md#validation).
 //!
 //! Invariants (any violation panics):
 //! 1. `parse_answer` never panics, on any bytes.

@@ -1,4 +1,4 @@
-//! Route patterns compiled from the input, and route matching (SPEC §2 "Route
+//! Route patterns compiled from the input, and route matching (docs/reference.md#configuration "Route
 //! matching"): `RoutePattern::{parse,matches,param,param_names}`,
 //! `RouteTable::{match_request,shadowed}`.
 //!
@@ -7,7 +7,7 @@
 //! `MAX_ROUTES`) is a route, `[METHOD,METHOD… ]pattern` (any method when none is given),
 //! in file order. A line whose methods are not valid method names is skipped.
 //!
-//! Reference, written from SPEC §2 and sharing no code with `src/`:
+//! Reference, written from docs/reference.md#configuration and sharing no code with `src/`:
 //! - a pattern is `/` then `/`-separated parts; a part is a literal, `{name}` with
 //!   `name` = `[A-Za-z_][A-Za-z0-9_]*` (unique in the pattern), or `**` as the whole
 //!   last part; an empty part only last (a trailing `/`, or the root `/`); no `?`,

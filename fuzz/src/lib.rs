@@ -1,5 +1,5 @@
 //! Reference implementations the fuzz targets compare scopegate against. Each is written
-//! from the RFC / SPEC text, as simply as possible, and shares no code with `src/`.
+//! from the RFC and docs/reference.md text, as simply as possible, and shares no code with `src/`.
 
 use std::fmt;
 use std::future::Future;

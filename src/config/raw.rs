@@ -1,4 +1,4 @@
-//! serde mirror of the TOML file (SPEC §2): `deny_unknown_fields` everywhere, so a
+//! serde mirror of the TOML file (docs/reference.md#configuration): `deny_unknown_fields` everywhere, so a
 //! typo is an error instead of a silently disabled rule. Absent optional keys are
 //! `None` here; [`super::validate`] applies the defaults. Values that a cross-field
 //! rule must point at are `Spanned`.
@@ -22,7 +22,7 @@ use super::units::{
 pub struct File {
     pub listen: Option<Listen>,
     pub admin: Option<Admin>,
-    /// `[decision]`: the decision listener (SPEC §10); with it, `[upstream]` may be
+    /// `[decision]`: the decision listener (docs/reference.md#decision-mode); with it, `[upstream]` may be
     /// left out.
     pub decision: Option<Spanned<Decision>>,
     pub upstream: Option<Upstream>,

@@ -1,4 +1,4 @@
-//! Golden tests for config loading (SPEC §1, §2): the exact message a user sees for
+//! Golden tests for config loading (docs/reference.md#command-line, §2): the exact message a user sees for
 //! each kind of mistake, the defaults, the reference config, and that no secret ever
 //! appears in a message.
 

@@ -1,4 +1,4 @@
-//! `scopegate demo` (SPEC §1): a working proxy on loopback in one command.
+//! `scopegate demo` (docs/reference.md#command-line): a working proxy on loopback in one command.
 //!
 //! Starts a demo RFC 7662 authorization server and an echo upstream on free loopback
 //! ports, then the proxy with the built-in `config/demo.toml`, and prints curl lines

@@ -1,4 +1,4 @@
-//! `TestConfig`: renders a scopegate TOML file (SPEC §2) pointing at the mocks, so the
+//! `TestConfig`: renders a scopegate TOML file (docs/reference.md#configuration) pointing at the mocks, so the
 //! real loader runs. The client secret goes to `client-secret` next to the config and is
 //! referenced by a relative path (resolved against the config's directory).
 
@@ -168,7 +168,7 @@ impl TestConfig {
         }
     }
 
-    /// The routes of the SPEC §2 example.
+    /// The routes of the docs/reference.md#configuration example.
     pub fn standard() -> Self {
         Self::new()
             .route(Route::public("/health"))
@@ -278,7 +278,7 @@ impl TestConfig {
         self.files.push((name.to_string(), contents.to_string()));
         self
     }
-    /// Adds the decision listener (SPEC §10) on an ephemeral port.
+    /// Adds the decision listener (docs/reference.md#decision-mode) on an ephemeral port.
     pub fn decision(mut self) -> Self {
         self.decision = true;
         self

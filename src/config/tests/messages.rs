@@ -1,4 +1,4 @@
-//! Golden error messages (SPEC §1): `file:line:col: key: what was expected`, one line
+//! Golden error messages (docs/reference.md#command-line): `file:line:col: key: what was expected`, one line
 //! per problem, for each kind of mistake.
 
 use super::{error, with, MINIMAL, PUBLIC_ROUTE};
