@@ -1,4 +1,4 @@
-//! Field filter (SPEC §3.6) on realistic responses: a top-level array of orders, each
+//! Field filter (docs/reference.md#field-filtering) on realistic responses: a top-level array of orders, each
 //! with a nested contact object (protected), line items with prices (protected) and an
 //! internal note (protected). Sizes are 1 KiB, 10 KiB (the hot-path size) and 64 KiB.
 //!

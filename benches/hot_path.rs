@@ -1,4 +1,4 @@
-//! Per-operation costs of the cached-token hot path (SPEC §3 steps 3–5, 7 and 10), with
+//! Per-operation costs of the cached-token hot path (docs/reference.md#request-handling steps 3–5, 7 and 10), with
 //! allocation counts from divan's `AllocProfiler`. Route matching and `path::check` are
 //! in `benches/decision.rs`, the field filter in `benches/filter.rs`.
 //!

@@ -1,4 +1,4 @@
-//! Signature verification cost per JWT algorithm (SPEC §8): `jsonwebtoken::crypto::verify`
+//! Signature verification cost per JWT algorithm (docs/reference.md#jwt-access-tokens): `jsonwebtoken::crypto::verify`
 //! (ring) on a typical access token (~300-byte claims), the step a cached JWT skips.
 //! Keys: RSA 2048 from `tests/fixtures/jwt/`, P-256 and Ed25519 generated with rcgen.
 //!

@@ -1,9 +1,9 @@
-//! The admin listener (SPEC §6): `/metrics`, `/healthz`, `/readyz`, `POST /cache/purge`.
+//! The admin listener (docs/reference.md#observability): `/metrics`, `/healthz`, `/readyz`, `POST /cache/purge`.
 //! A separate listener, never reachable through the proxy port.
 //!
 //! Probes and scrapers reach the read-only endpoints from anywhere. A purge can turn
 //! the cache off (and load the authorization server), so it is accepted only from a
-//! loopback peer or with the `[admin] token_file` bearer (SPEC §5); see [`purge_allowed`].
+//! loopback peer or with the `[admin] token_file` bearer (docs/reference.md#introspection-cache); see [`purge_allowed`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -73,10 +73,10 @@ impl Admin {
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-            // SPEC §6: ready once the config is loaded and the listeners are bound, which
-            // is before this listener accepts anything, and while every [[jwt]] issuer has
-            // had a usable key set (§8). An outage of the authorization server shows in
-            // `introspection_up`, never here.
+            // docs/reference.md#health-and-readiness: ready once the config is loaded and the
+            // listeners are bound, which is before this listener accepts anything, and while
+            // every [[jwt]] issuer has had a usable key set. An outage of the authorization
+            // server shows in `introspection_up`, never here.
             (&Method::GET, "/readyz") => {
                 if self.state.load().jwt.is_ready() {
                     text(StatusCode::OK, "ready\n")
@@ -150,7 +150,7 @@ impl Admin {
     }
 }
 
-/// SPEC §5: a loopback peer, or (with `[admin] token_file`) exactly one
+/// docs/reference.md#introspection-cache: a loopback peer, or (with `[admin] token_file`) exactly one
 /// `Authorization: Bearer <token>` whose token equals the file's contents. The tokens
 /// are compared as SHA-256 digests in constant time, so neither the content nor the
 /// length of the configured token leaks through timing.

@@ -28,14 +28,14 @@ pub enum ProxyBody {
 pub struct Streamed {
     /// `None` only while being dropped.
     body: Option<Incoming>,
-    /// A request body: trailers are dropped (SPEC §3.5: request trailers never reach
+    /// A request body: trailers are dropped (docs/reference.md#forwarding: request trailers never reach
     /// the upstream), and a body dropped before its end is drained (see [`drain`]).
     request: bool,
     /// The peer's last frame has been seen.
     ended: bool,
 }
 
-/// SPEC §3 "Answering early": at most this much of an unread request body is read and
+/// docs/reference.md#answering-early: at most this much of an unread request body is read and
 /// discarded after scopegate answered, and for at most this long.
 pub const DRAIN_BYTES: usize = 1024 * 1024;
 pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
@@ -80,7 +80,7 @@ impl Drop for Streamed {
     }
 }
 
-/// SPEC §3 "Answering early": a client still sending its body when scopegate (or the
+/// docs/reference.md#answering-early: a client still sending its body when scopegate (or the
 /// upstream) has answered would get a reset instead of the answer (RFC 9113 §8.1; many
 /// HTTP/2 client libraries then drop the answer; an HTTP/1.1 close with unread data makes
 /// the kernel send RST). So the rest of the body is read and discarded, bounded in bytes

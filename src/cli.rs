@@ -1,4 +1,4 @@
-//! The command line (SPEC §1): `serve | check | demo`, `--config`, `--log-format`.
+//! The command line (docs/reference.md#command-line): `serve | check | demo`, `--config`, `--log-format`.
 
 use std::path::PathBuf;
 

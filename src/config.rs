@@ -1,4 +1,4 @@
-//! Configuration: the TOML file (SPEC §2) turned once, at load, into ready-to-use values.
+//! Configuration: the TOML file (docs/reference.md#configuration) turned once, at load, into ready-to-use values.
 //!
 //! The pipeline is one direction: text → [`raw::File`] (serde, `deny_unknown_fields`
 //! everywhere, single values checked inside the newtypes' `Deserialize`, so errors
@@ -36,7 +36,7 @@ pub struct Config {
     pub decision: Option<DecisionConfig>,
     /// `None` only in decision mode: then no proxy listener runs.
     pub upstream: Option<UpstreamConfig>,
-    /// Optional when `jwt` is not empty (SPEC §8); at least one of the two is set.
+    /// Optional when `jwt` is not empty (docs/reference.md#jwt-access-tokens); at least one of the two is set.
     pub introspection: Option<IntrospectionConfig>,
     /// `[[jwt]]`: trusted issuers of JWT access tokens, validated locally.
     pub jwt: Vec<JwtConfig>,
@@ -75,7 +75,7 @@ pub struct TlsFiles {
 pub struct AdminConfig {
     pub addr: SocketAddr,
     /// `token_file`'s contents (trailing newlines trimmed): a peer that is not on
-    /// loopback may `POST /cache/purge` with this bearer (SPEC §5).
+    /// loopback may `POST /cache/purge` with this bearer (docs/reference.md#introspection-cache).
     pub token: Option<Secret>,
 }
 
@@ -117,7 +117,7 @@ pub struct IntrospectionConfig {
     pub cache: CacheConfig,
 }
 
-/// One `[[jwt]]` table (SPEC §8).
+/// One `[[jwt]]` table (docs/reference.md#jwt-access-tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtConfig {
     /// The token's `iss` must equal this exactly.
@@ -199,7 +199,7 @@ impl Config {
     }
 
     /// The answer cache settings: `[introspection.cache]`, or its defaults without
-    /// `[introspection]` (validated JWTs are cached with them too, SPEC §8).
+    /// `[introspection]` (validated JWTs are cached with them too, docs/reference.md#jwt-access-tokens).
     pub fn cache(&self) -> CacheConfig {
         self.introspection
             .as_ref()

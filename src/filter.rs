@@ -1,6 +1,6 @@
-//! Field filtering (SPEC §3.6): remove response JSON fields the token has no scope for.
+//! Field filtering (docs/reference.md#field-filtering): remove response JSON fields the token has no scope for.
 //!
-//! `[route.fields]` maps field paths to scopes (SPEC §2, "Field paths"). At config load
+//! `[route.fields]` maps field paths to scopes (docs/reference.md#configuration, "Field paths"). At config load
 //! [`FieldRules::compile`] checks each path and merges them into one tree
 //! (`filter/tree.rs`), so filtering is a single walk of the document whatever the
 //! number of rules.
@@ -160,9 +160,9 @@ fn prune(value: &mut serde_json::Value, node: &Node, denied: &Denied) {
     }
 }
 
-/// `application/json` or any `type/subtype+json` (SPEC §3.6), case-insensitive,
-/// parameters allowed. `text/json` and `application/x-json` are not JSON here: SPEC
-/// names only these two forms.
+/// `application/json` or any `type/subtype+json` (docs/reference.md#field-filtering), case-insensitive,
+/// parameters allowed. `text/json` and `application/x-json` are not JSON here: the
+/// reference names only these two forms.
 pub fn is_json_content_type(value: &str) -> bool {
     let essence = value.split(';').next().unwrap_or("").trim();
     let Some((kind, subtype)) = essence.split_once('/') else {

@@ -1,4 +1,4 @@
-//! Forwarding (SPEC §3.5): the upstream request is built from the [`Grant`], never from
+//! Forwarding (docs/reference.md#forwarding): the upstream request is built from the [`Grant`], never from
 //! the client's request line, so only the authorized method and path can be sent.
 //!
 //! Hop-by-hop headers go (RFC 9110 §7.6.1, including those named in `Connection`), so
@@ -304,7 +304,7 @@ enum Disposition {
     Set,
 }
 
-/// SPEC §3.5: CGI-style backends read `X_HTTP_Method_Override` and `X-HTTP-Method-Override`
+/// docs/reference.md#forwarding: CGI-style backends read `X_HTTP_Method_Override` and `X-HTTP-Method-Override`
 /// as the same variable, so names are compared after mapping `_` to `-` (header names
 /// are already lower case). A `_` spelling of any listed name is always removed: only
 /// canonical names are ever trusted.

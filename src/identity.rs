@@ -1,4 +1,4 @@
-//! Identity headers (SPEC §3.5): client-sent copies stripped on every route, then set
+//! Identity headers (docs/reference.md#forwarding): client-sent copies stripped on every route, then set
 //! from the introspection answer on protected routes.
 //!
 //! Strip before set, always: a client must never be able to assert an identity. A

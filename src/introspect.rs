@@ -1,4 +1,4 @@
-//! Token validation (SPEC §3.3, §5): cache → single flight → RFC 7662 call.
+//! Token validation (docs/reference.md#validation, §5): cache → single flight → RFC 7662 call.
 //!
 //! [`Introspector::introspect`] returns the authorization server's answer for a token,
 //! from the cache when it can. Concurrent requests for one uncached token share one
@@ -50,7 +50,7 @@ pub enum IntrospectError {
     Shared(#[source] Arc<IntrospectError>),
 }
 
-/// Consecutive failed introspection calls, for the `introspection_up` gauge (SPEC §6).
+/// Consecutive failed introspection calls, for the `introspection_up` gauge (docs/reference.md#observability).
 ///
 /// Readiness does not depend on it: the authorization server is shared by every
 /// replica, so failing readiness during its outage would take them all out of service.
@@ -63,7 +63,7 @@ pub struct Health {
 pub const DOWN_AFTER: u32 = 3;
 
 impl Health {
-    /// SPEC §6 `introspection_up`: false while the last 3 calls in a row failed, until
+    /// docs/reference.md#observability `introspection_up`: false while the last 3 calls in a row failed, until
     /// one succeeds.
     pub fn is_up(&self) -> bool {
         self.failures.load(Ordering::Relaxed) < DOWN_AFTER
@@ -115,7 +115,7 @@ impl std::fmt::Debug for Introspector {
 
 impl Introspector {
     /// Builds the introspector; the caches of `previous` are kept when they answer for
-    /// the same endpoint and client id (SPEC §7 reload).
+    /// the same endpoint and client id (docs/reference.md#operations reload).
     pub fn new(
         config: &IntrospectionConfig,
         previous: Option<&Introspector>,
@@ -183,7 +183,7 @@ impl Introspector {
                     );
                     stale.insert(key, Arc::new(kept)).await;
                 }
-                // SPEC §5: an inactive answer drops the stale copy, so a revoked token
+                // docs/reference.md#introspection-cache: an inactive answer drops the stale copy, so a revoked token
                 // never comes back while the authorization server is failing.
                 (Some(stale), false) => stale.invalidate(&key).await,
                 (None, _) => {}
@@ -222,7 +222,7 @@ impl Introspector {
             .set(i64::from(self.health.is_up()));
     }
 
-    /// Evicts matching entries at once (SPEC §5 `POST /cache/purge`).
+    /// Evicts matching entries at once (docs/reference.md#introspection-cache `POST /cache/purge`).
     pub fn purge(&self, purge: &Purge) {
         for cache in std::iter::once(&self.cache).chain(self.stale.as_ref()) {
             if *purge == Purge::All {
@@ -238,14 +238,14 @@ impl Introspector {
     }
 
     /// `[introspection.cache] ttl`: how long a tunnel of a token without `exp` may
-    /// stay open (SPEC §3 Limits).
+    /// stay open (docs/reference.md#limits).
     pub fn ttl(&self) -> Duration {
         self.config.ttl
     }
 
     /// A handle that resolves once a purge evicts `token`'s answer (`info`, as the
     /// tunnel was authorized with): purge all, its subject, or its `token_sha256`.
-    /// For WebSocket tunnels (SPEC §3 Limits); cheap to hold, nothing is polled. An
+    /// For WebSocket tunnels (docs/reference.md#limits); cheap to hold, nothing is polled. An
     /// entry that merely expires is not a purge and never resolves it.
     pub fn watch(&self, token: &BearerToken, info: &TokenInfo) -> Revocation {
         Revocation {

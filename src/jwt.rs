@@ -1,4 +1,4 @@
-//! JWT access tokens (RFC 9068) validated locally (SPEC §8).
+//! JWT access tokens (RFC 9068) validated locally (docs/reference.md#jwt-access-tokens).
 //!
 //! [`JwtValidator::validate`] sorts a token first: three dot-separated parts whose
 //! header is a JSON object with `alg`, and whose unverified `iss` names a `[[jwt]]`
@@ -36,7 +36,7 @@ use crate::introspect::{Purge, TokenInfo};
 use crate::metrics::Metrics;
 use crate::rejection::TokenProblem;
 
-/// At most one early (unknown `kid`) re-fetch per issuer this often (SPEC §8).
+/// At most one early (unknown `kid`) re-fetch per issuer this often (docs/reference.md#jwt-access-tokens).
 pub const EARLY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 /// While a fetch fails, the next is tried after this (or `jwks_refresh`, if shorter).
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
@@ -88,7 +88,7 @@ impl std::fmt::Debug for JwtValidator {
 
 impl JwtValidator {
     /// Builds the validator. Issuers whose table is unchanged from `previous` are kept
-    /// with their key sets and refresh tasks (SPEC §7 reload); new ones start fetching
+    /// with their key sets and refresh tasks (docs/reference.md#reload); new ones start fetching
     /// at once when a tokio runtime is running (else on their first token).
     pub fn new(
         configs: &[JwtConfig],
@@ -145,7 +145,7 @@ impl JwtValidator {
         self.issuers.is_empty()
     }
 
-    /// SPEC §6: not ready while some issuer has never had a usable key set.
+    /// docs/reference.md#health-and-readiness: not ready while some issuer has never had a usable key set.
     pub fn is_ready(&self) -> bool {
         self.issuers.iter().all(|i| i.keys.load().is_some())
     }
@@ -202,7 +202,7 @@ impl JwtValidator {
         self.issuers.iter().find(|i| i.config.issuer == iss)
     }
 
-    /// Evicts matching validated tokens at once (SPEC §5 `POST /cache/purge`).
+    /// Evicts matching validated tokens at once (docs/reference.md#purge).
     pub fn purge(&self, purge: &Purge) {
         if *purge == Purge::All {
             self.cache.invalidate_all();
@@ -261,7 +261,7 @@ struct Parsed<'t> {
 }
 
 impl<'t> Parsed<'t> {
-    /// SPEC §8 "Which validator": three parts, the first a JSON object with `alg`.
+    /// docs/reference.md#which-validator: three parts, the first a JSON object with `alg`.
     fn split(token: &'t str) -> Option<Self> {
         let (signing_input, signature) = token.rsplit_once('.')?;
         let (header, payload) = signing_input.split_once('.')?;
@@ -376,7 +376,7 @@ impl Issuer {
         TokenInfo::from_claims(claims).map_err(|_| TokenProblem::Malformed)
     }
 
-    /// SPEC §8 "Claims", on every request (cache hits too).
+    /// docs/reference.md#claims, on every request (cache hits too).
     fn check_claims(&self, info: &TokenInfo, now: i64) -> Result<(), TokenProblem> {
         let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(i64::MAX);
         if info.str_claim("iss") != Some(self.config.issuer.as_str()) {

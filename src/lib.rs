@@ -21,10 +21,12 @@
 //! the request a front proxy describes, and answers with the identity instead of
 //! steps 7–9.
 //!
-//! SPEC map: §1 [`cli`], §2 [`config`], §3.1 [`path`], §3.2 [`token`], §3.3 [`validator`] and [`introspect`],
-//! §3.4 [`policy`], §3.5 [`forward`] and [`identity`], §3.6 [`filter`], §4 [`rejection`],
-//! §5 [`introspect`], §6 [`admin`] and [`metrics`], §7 [`server`] and [`reload`], §8 [`jwt`],
-//! §10 [`decision`].
+//! Reference map (`docs/reference.md`): command line [`cli`], configuration [`config`],
+//! path safety [`path`], token extraction [`token`], validation [`validator`] and the
+//! introspection cache [`introspect`], authorization [`policy`], forwarding [`forward`]
+//! and [`identity`], field filtering [`filter`], errors [`rejection`], observability
+//! [`admin`] and [`metrics`], operations [`server`] and [`reload`], decision mode
+//! [`decision`], JWT access tokens [`jwt`].
 
 pub mod admin;
 pub mod body;

@@ -1,4 +1,4 @@
-//! Prometheus metrics (SPEC §6) on an owned registry.
+//! Prometheus metrics (docs/reference.md#observability) on an owned registry.
 //!
 //! Label values come from closed sets only: route patterns from the config, the fixed
 //! [`Outcome`] names, token sources and introspection results — never the request
@@ -53,7 +53,7 @@ pub struct Metrics {
     pub jwt_validations: [IntCounter; 3],
     /// `jwks_fetches_total`, indexed: ok, error.
     pub jwks_fetches: [IntCounter; 2],
-    /// `decisions_total` (decision listener, SPEC §10).
+    /// `decisions_total` (decision listener, docs/reference.md#decision-mode).
     decisions: IntCounterVec,
 }
 

@@ -1,4 +1,4 @@
-//! Path safety (SPEC §3.1): a pure check that the path is in normal form, so the path
+//! Path safety (docs/reference.md#path-safety): a pure check that the path is in normal form, so the path
 //! that is authorized is the path that is forwarded, byte for byte, and no backend can
 //! read it as a different path than the one the route table matched.
 //!
@@ -63,7 +63,7 @@ pub enum UnsafePath {
     Fragment,
 }
 
-/// Accepts `path` (no query) only if it is in normal form (SPEC §3.1).
+/// Accepts `path` (no query) only if it is in normal form (docs/reference.md#path-safety).
 pub fn check(path: &str) -> Result<(), UnsafePath> {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'/') {
@@ -167,7 +167,7 @@ impl Segment {
     }
 
     /// Called at each `/` and at the end; only the last segment may be empty, which is
-    /// the single trailing `/` SPEC §3.1 allows (and the root `/`).
+    /// the single trailing `/` docs/reference.md#path-safety allows (and the root `/`).
     fn finish(&self, last: bool) -> Result<(), UnsafePath> {
         if self.raw_len == 0 {
             return if last {

@@ -1,4 +1,4 @@
-//! Authorization policy (SPEC §2 `[[route]]`, §3.4): which route a request is, and
+//! Authorization policy (docs/reference.md#configuration `[[route]]`, §3.4): which route a request is, and
 //! whether a token may call it.
 //!
 //! [`RouteTable::match_request`] finds the first route (file order) whose method and
@@ -89,7 +89,7 @@ impl RouteTable {
         &self.routes
     }
 
-    /// SPEC §2: the first route, in file order, whose method and path match; `None`
+    /// docs/reference.md#configuration: the first route, in file order, whose method and path match; `None`
     /// is deny by default. `path` has passed [`crate::path::check`] and has no query.
     pub fn match_request(&self, method: &Method, path: &str) -> Option<&Route> {
         let candidates = self.routes.iter().filter(|r| r.allows_method(method));
@@ -178,7 +178,7 @@ impl Route {
         }
     }
 
-    /// SPEC §3.4: `scopes` (all), `scopes_any` (at least one), `owner`; any failure is
+    /// docs/reference.md#authorization: `scopes` (all), `scopes_any` (at least one), `owner`; any failure is
     /// RFC 6750 §3.1 `insufficient_scope` (403). The grant is for exactly `target`,
     /// which must be a request this route matches.
     pub fn authorize(&self, target: Target, token: Arc<TokenInfo>) -> Result<Grant<'_>, Rejection> {
@@ -215,7 +215,7 @@ impl Route {
         };
         // `authorize` has just checked that the pattern matches `path`.
         let value = self.pattern.param_of_match(path, &owner.param);
-        // Binding on `sub` uses the subject (SPEC §5), the same value as X-Auth-Subject.
+        // Binding on `sub` uses the subject (docs/reference.md#introspection-cache), the same value as X-Auth-Subject.
         let claim = if owner.claim == "sub" {
             token.subject().map(std::borrow::Cow::Borrowed)
         } else {

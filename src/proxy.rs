@@ -1,4 +1,4 @@
-//! `Proxy::handle` and the pipeline: the steps of SPEC §3, in order, and nothing else.
+//! `Proxy::handle` and the pipeline: the steps of docs/reference.md#request-handling, in order, and nothing else.
 //!
 //! Read `pipeline` top to bottom to check the two invariants that matter: client
 //! identity headers are stripped before anything is forwarded, and nothing is
@@ -57,7 +57,7 @@ impl Proxy {
     }
 }
 
-/// SPEC §3, steps 1–9: decide, then forward. Each step returns `Result<_, Rejection>`.
+/// docs/reference.md#request-handling, steps 1–9: decide, then forward. Each step returns `Result<_, Rejection>`.
 async fn pipeline(
     state: &State,
     req: Request<Incoming>,
@@ -65,7 +65,7 @@ async fn pipeline(
     cx: &mut RequestContext,
 ) -> Result<Response<ProxyBody>, Rejection> {
     let (mut parts, incoming) = req.into_parts();
-    // A request body dropped unread from here on is drained, not reset (SPEC §3
+    // A request body dropped unread from here on is drained, not reset (docs/reference.md#request-handling
     // "Answering early").
     let mut body = body::request(incoming);
     let grant = decide(state, &mut parts, &mut body, cx).await?;
@@ -165,7 +165,7 @@ pub(crate) async fn decide<'s>(
 
     // 6. Scopes and owner binding → proof of authorization.
     let grant = route.authorize(target, info)?;
-    // SPEC §3.6: a tunnel cannot be filtered, so an upgrade on a `fields` route needs
+    // docs/reference.md#field-filtering: a tunnel cannot be filtered, so an upgrade on a `fields` route needs
     // every field's scope.
     if is_websocket_upgrade(&parts.headers) && respond::needs_filtering(&grant) {
         return Err(Rejection::InsufficientScope {
@@ -189,7 +189,7 @@ async fn forward(
     let (Some(forwarder), Some(upstream)) = (&state.forwarder, &state.config.upstream) else {
         return Err(Rejection::Internal("no [upstream] configured"));
     };
-    // 7. Identity from the answer; hop-by-hop and forwarding headers per SPEC §3.5.
+    // 7. Identity from the answer; hop-by-hop and forwarding headers per docs/reference.md#forwarding.
     let on_upgrade = is_websocket_upgrade(&parts.headers)
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
@@ -223,7 +223,7 @@ async fn forward(
     respond::filter(rsp, grant, upstream.max_filtered_body).await
 }
 
-/// SPEC §3 Limits and RFC 9112 §6.3: ambiguous framing or two `Host` headers are
+/// docs/reference.md#limits and RFC 9112 §6.3: ambiguous framing or two `Host` headers are
 /// refused rather than guessed at, so no request smuggling can pass through.
 ///
 /// hyper bounds the HTTP/1 header buffer at 8 KiB at least, so smaller

@@ -1,6 +1,6 @@
-//! `Rejection`: every answer scopegate gives instead of forwarding (SPEC §4).
+//! `Rejection`: every answer scopegate gives instead of forwarding (docs/reference.md#errors).
 //!
-//! Each variant is one row of the SPEC's error table. `status`, `outcome` and
+//! Each variant is one row of the error table in docs/reference.md#errors. `status`, `outcome` and
 //! `challenge` are one `match` each, and [`Rejection::into_response`] is the only
 //! place an error response is built, so the wire shape cannot drift per call site.
 
@@ -14,14 +14,14 @@ use crate::metrics::Outcome;
 /// Why a request was answered by scopegate rather than the upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
-    /// SPEC §3.1: the path is not in normal form.
+    /// docs/reference.md#path-safety: the path is not in normal form.
     #[error("request path is not in normal form")]
     UnsafePath,
     /// A request that is malformed outside the token rules (two `Host` headers,
     /// conflicting framing headers).
     #[error("{0}")]
     BadRequest(&'static str),
-    /// SPEC §3 Limits: request line and headers over `max_header_bytes` (431).
+    /// docs/reference.md#limits: request line and headers over `max_header_bytes` (431).
     #[error("request header fields too large")]
     HeadersTooLarge,
     /// The client did not send its form body within `header_read_timeout` (408).
@@ -49,7 +49,7 @@ pub enum Rejection {
     /// The authorization server could not give an answer: fail closed (503).
     #[error("authorization server unavailable")]
     AuthServerUnavailable(#[source] crate::introspect::IntrospectError),
-    /// A JWT's issuer has never had a usable key set (SPEC §8): fail closed (503).
+    /// A JWT's issuer has never had a usable key set (docs/reference.md#jwt-access-tokens): fail closed (503).
     #[error("no usable key set for the token's issuer")]
     KeysUnavailable,
     /// The upstream could not be reached or broke the exchange (502).
@@ -76,7 +76,7 @@ pub enum TokenProblem {
     NotYetValid,
     WrongIssuer,
     WrongAudience,
-    /// A JWT whose header, key or signature is not acceptable (SPEC §8).
+    /// A JWT whose header, key or signature is not acceptable (docs/reference.md#jwt-access-tokens).
     Unverified,
 }
 
@@ -169,7 +169,7 @@ impl Rejection {
             // §3.1: "If the request lacks any authentication information ... the
             // resource server SHOULD NOT include an error code".
             Self::MissingToken => Some(format!("Bearer realm={realm}")),
-            // SPEC §4 gives this one without a description; the body carries it.
+            // docs/reference.md#errors gives this one without a description; the body carries it.
             Self::InvalidRequest(_) => {
                 Some(format!("Bearer realm={realm}, error=\"invalid_request\""))
             }

@@ -1,4 +1,4 @@
-//! SIGHUP reload (SPEC §7): load and validate the file again, build new serving state,
+//! SIGHUP reload (docs/reference.md#operations): load and validate the file again, build new serving state,
 //! swap it in atomically. An invalid config is logged and counted, and the old one
 //! keeps serving. Listener addresses need a restart; TLS certificates are re-read.
 

@@ -1,5 +1,5 @@
 //! The listeners: accept, TLS, HTTP/1.1 + HTTP/2 (h2 via ALPN, h2c prior knowledge),
-//! connection limits, header timeout, graceful stop (SPEC §3 Limits, §7).
+//! connection limits, header timeout, graceful stop (docs/reference.md#limits, §7).
 //!
 //! A connection's `max_connections` slot is held by its task and, after a WebSocket
 //! upgrade, by the tunnel ([`ConnectionSlot`]). HTTP/2 connections with no open stream
@@ -198,7 +198,7 @@ fn service(
 
 /// Drives one connection to completion, and closes it gracefully (HTTP/2: GOAWAY;
 /// HTTP/1: once the current exchange is done) on a server stop, or when it has had no
-/// open stream for `idle` (SPEC §3 Limits).
+/// open stream for `idle` (docs/reference.md#limits).
 ///
 /// hyper closes an idle HTTP/1 connection itself at `header_read_timeout`, but has no
 /// such timer for HTTP/2, where a client that only answers (or sends) PINGs would keep
@@ -303,7 +303,7 @@ impl Shared {
     }
 }
 
-/// A connection's slot in `[listen] max_connections` (SPEC §3 Limits).
+/// A connection's slot in `[listen] max_connections` (docs/reference.md#limits).
 ///
 /// Every request with an `Upgrade` header carries one in its extensions. hyper's
 /// connection task ends when it hands an upgraded connection over, so whoever takes

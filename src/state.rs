@@ -1,5 +1,5 @@
 //! `State`: one loaded configuration with everything built from it. The proxy reads
-//! one `Arc<State>` per request (SPEC §7: a reload never changes the rules
+//! one `Arc<State>` per request (docs/reference.md#operations: a reload never changes the rules
 //! mid-request); a reload builds a new one and swaps it in.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::metrics::{DecisionCounters, Metrics, RouteCounters};
 #[derive(Debug)]
 pub struct State {
     pub config: Config,
-    /// Absent without `[introspection]` (JWT-only deployments, SPEC §8).
+    /// Absent without `[introspection]` (JWT-only deployments, docs/reference.md#jwt-access-tokens).
     pub introspector: Option<Arc<Introspector>>,
     /// `[[jwt]]` issuers; empty when none are configured.
     pub jwt: JwtValidator,
@@ -107,7 +107,7 @@ impl State {
         })
     }
 
-    /// Evicts cached introspection answers and validated JWTs (SPEC §5).
+    /// Evicts cached introspection answers and validated JWTs (docs/reference.md#purge).
     pub fn purge(&self, purge: &Purge) {
         if let Some(introspector) = &self.introspector {
             introspector.purge(purge);

@@ -1,4 +1,4 @@
-//! Bearer token extraction (RFC 6750 §2, SPEC §3.2): `Authorization` header, form
+//! Bearer token extraction (RFC 6750 §2, docs/reference.md#token-extraction): `Authorization` header, form
 //! body, query string — any enabled subset, never more than one at a time.
 //!
 //! Extraction also removes the token from what will be forwarded when
@@ -201,7 +201,9 @@ fn is_form(method: &Method, headers: &HeaderMap) -> bool {
 
 /// Finds `access_token` in `a=b&c=d` text; returns the token and the text without it
 /// (every other piece byte for byte, in order). The parameter twice is `invalid_request`.
-fn take_param(text: &[u8]) -> Result<Option<(BearerToken, Vec<u8>)>, Rejection> {
+/// Public only for the fuzz targets and benches (the form-body parser as a pure function).
+#[doc(hidden)]
+pub fn take_param(text: &[u8]) -> Result<Option<(BearerToken, Vec<u8>)>, Rejection> {
     let mut token = None;
     let mut rest: Vec<u8> = Vec::with_capacity(text.len());
     let mut first = true;
@@ -257,7 +259,7 @@ pub fn query_has_token(query: &str) -> bool {
         && form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == PARAM)
 }
 
-/// SPEC §3.5, `forward = false` on a public route: a bearer `Authorization` header and
+/// docs/reference.md#forwarding, `forward = false` on a public route: a bearer `Authorization` header and
 /// every `access_token` query parameter are removed, unvalidated. Returns the query to
 /// forward when it changed.
 pub fn remove_unvalidated(headers: &mut HeaderMap, query: Option<&str>) -> Option<String> {

@@ -1,10 +1,11 @@
-//! Step 5 of the pipeline: which validator answers for a token (SPEC §8 "Which
-//! validator"), and the checks every answer must pass before authorization.
+//! Step 5 of the pipeline: which validator answers for a token
+//! (docs/reference.md#which-validator), and the checks every answer must pass before
+//! authorization.
 //!
 //! A JWT whose unverified `iss` names a `[[jwt]]` table is validated locally
 //! ([`crate::jwt`]); on an `introspect = true` route it must also be active at the
 //! introspection endpoint, while the identity still comes from the JWT. Any other
-//! token is introspected (SPEC §3.3), or refused without `[introspection]`. Either
+//! token is introspected (docs/reference.md#validation), or refused without `[introspection]`. Either
 //! way the result is one `Arc<TokenInfo>`, so routes, scopes, owner binding, identity
 //! headers and field filtering work the same on both.
 
@@ -37,7 +38,7 @@ pub async fn validate(
     }
 }
 
-/// SPEC §3.3: the cached or fresh introspection answer, checked.
+/// docs/reference.md#validation: the cached or fresh introspection answer, checked.
 async fn introspect(
     state: &State,
     token: &BearerToken,

@@ -1,5 +1,5 @@
 //! Black-box integration suite: the real `scopegate` binary against in-process mocks.
-//! One module per SPEC area (STYLE §3.6); shared harness in `support/`.
+//! One module per area of docs/reference.md (STYLE §3.6); shared harness in `support/`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,4 +1,4 @@
-//! `Authorization` header parsing (RFC 6750 §2.1, SPEC §3.2).
+//! `Authorization` header parsing (RFC 6750 §2.1, docs/reference.md#token-extraction).
 //!
 //! Invariants (any violation panics):
 //! 1. `token::is_b64token` agrees with the RFC 6750 §2.1 grammar on any bytes.
@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let scheme_end = data.iter().position(|&b| b == b' ').unwrap_or(data.len());
     let is_bearer = data[..scheme_end].eq_ignore_ascii_case(b"bearer");
-    let credential_start = scheme_end + data[scheme_end..].iter().take_while(|&&b| b == b' ').count();
+    let credential_start = scheme_end
+        + data[scheme_end..]
+            .iter()
+            .take_while(|&&b| b == b' ')
+            .count();
     let credential = &data[credential_start..];
     let well_formed = is_bearer && credential_start > scheme_end && oracle::is_b64token(credential);
 
@@ -88,7 +92,11 @@ fuzz_target!(|data: &[u8]| {
         }
         (Ok(None), Ok(ext)) => {
             assert!(ext.token.is_none());
-            assert_eq!(headers.get(AUTHORIZATION), Some(&value), "other scheme must be kept");
+            assert_eq!(
+                headers.get(AUTHORIZATION),
+                Some(&value),
+                "other scheme must be kept"
+            );
         }
         (Err(_), Err(Rejection::InvalidToken(TokenProblem::Malformed))) => {}
         (p, o) => panic!("parse_authorization {p:?} but extract {o:?}"),

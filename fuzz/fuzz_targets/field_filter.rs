@@ -1,4 +1,4 @@
-//! Response field filtering, `filter::FieldRules::filter` (SPEC §3.6).
+//! Response field filtering, `filter::FieldRules::filter` (docs/reference.md#field-filtering).
 //!
 //! Input: byte 0 chooses which scopes the token holds (one bit each), the rest is the
 //! response body. The rules are fixed (below) and cover nested keys, arrays (`[]`),
@@ -112,7 +112,11 @@ fuzz_target!(|data: &[u8]| {
     let out = rules.filter(body, &granted);
     let tree = Json::parse(body);
     let value = serde_json::from_slice::<serde_json::Value>(body);
-    assert_eq!(tree.is_ok(), value.is_ok(), "oracle disagrees with serde_json");
+    assert_eq!(
+        tree.is_ok(),
+        value.is_ok(),
+        "oracle disagrees with serde_json"
+    );
     let out = match (out, tree) {
         (Err(_), Err(_)) => None,
         (Ok(out), Ok(tree)) => Some((out, tree)),
@@ -124,8 +128,14 @@ fuzz_target!(|data: &[u8]| {
         let filtered = Json::parse(&out).expect("filter output is valid JSON");
         serde_json::from_slice::<serde_json::Value>(&out).expect("filter output is valid JSON");
 
-        let all = rules.filter(body, &|_| true).expect("same body, all scopes");
-        assert_eq!(all, tree.to_vec(), "all scopes granted: output is not the body");
+        let all = rules
+            .filter(body, &|_| true)
+            .expect("same body, all scopes");
+        assert_eq!(
+            all,
+            tree.to_vec(),
+            "all scopes granted: output is not the body"
+        );
         if !tree.has_duplicate_keys() {
             let value = value.expect("valid JSON");
             assert_eq!(all, serde_json::to_vec(&value).expect("serialize"));
@@ -149,7 +159,11 @@ fuzz_target!(|data: &[u8]| {
         if !tree.has_duplicate_keys() {
             let mut value = serde_json::from_slice::<serde_json::Value>(body).expect("valid JSON");
             rules.filter_value(&mut value, &granted);
-            assert_eq!(out, serde_json::to_vec(&value).expect("serialize"), "filter_value");
+            assert_eq!(
+                out,
+                serde_json::to_vec(&value).expect("serialize"),
+                "filter_value"
+            );
         }
     }
 

@@ -1,5 +1,5 @@
-//! The `access_token` parameter parser (RFC 6750 §2.2 form body, §2.3 query; SPEC
-//! §3.2), `token::take_param`.
+//! The `access_token` parameter parser (RFC 6750 §2.2 form body, §2.3 query;
+//! docs/reference.md#token-extraction), `token::take_param`.
 //!
 //! `take_param` is private, and the form branch of `token::extract` needs a
 //! `hyper::body::Incoming`, which only hyper can build; so this target reaches the

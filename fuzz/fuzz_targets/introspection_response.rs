@@ -1,4 +1,4 @@
-//! RFC 7662 §2.2 answer parsing, `introspect::client::parse_answer` (SPEC §3.3).
+//! RFC 7662 §2.2 answer parsing, `introspect::client::parse_answer` (docs/reference.md#validation).
 //!
 //! Invariants (any violation panics):
 //! 1. `parse_answer` never panics, on any bytes.
@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
         (Ok(tree), Some(obj)) => {
             !tree.has_duplicate_keys()
                 && matches!(obj.get("active"), Some(Value::Bool(_)))
-                && matches!(obj.get("scope"), None | Some(Value::Null | Value::String(_)))
+                && matches!(
+                    obj.get("scope"),
+                    None | Some(Value::Null | Value::String(_))
+                )
                 && ["exp", "nbf"]
                     .iter()
                     .all(|k| matches!(obj.get(*k), None | Some(Value::Null | Value::Number(_))))
@@ -44,11 +47,18 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let Ok(info) = answer else {
-        assert!(!acceptable, "well-formed answer refused: {:?}", String::from_utf8_lossy(data));
+        assert!(
+            !acceptable,
+            "well-formed answer refused: {:?}",
+            String::from_utf8_lossy(data)
+        );
         return;
     };
     let tree = tree.expect("accepted answer is JSON");
-    assert!(!tree.has_duplicate_keys(), "accepted answer with a duplicate key");
+    assert!(
+        !tree.has_duplicate_keys(),
+        "accepted answer with a duplicate key"
+    );
     let obj = object.expect("accepted answer is a JSON object");
     match obj.get("active") {
         Some(Value::Bool(b)) => assert_eq!(info.is_active(), *b),
@@ -92,7 +102,10 @@ fuzz_target!(|data: &[u8]| {
         let verdict = info.check(now, &expect);
         let open = info.check(now, &Expectations::default());
         if !info.is_active() {
-            assert!(verdict.is_err() && open.is_err(), "inactive token passed check");
+            assert!(
+                verdict.is_err() && open.is_err(),
+                "inactive token passed check"
+            );
         }
     }
 });

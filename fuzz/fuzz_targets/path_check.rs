@@ -1,4 +1,4 @@
-//! `path::check` (SPEC §3.1) and route matching on the paths it accepts.
+//! `path::check` (docs/reference.md#path-safety) and route matching on the paths it accepts.
 //!
 //! Invariants (any violation panics):
 //! 1. `path::check` never panics, on any UTF-8 string.
@@ -15,7 +15,7 @@
 //! 3. On an accepted path, `RoutePattern::matches`, `RoutePattern::param` and
 //!    `RouteTable::match_request` never panic and agree with a reference matcher
 //!    (segment key = `;` params cut, then percent-decoded; literals compare
-//!    byte-exactly; `{p}` = one non-empty key; trailing `/` and `**` per SPEC §2),
+//!    byte-exactly; `{p}` = one non-empty key; trailing `/` and `**` per docs/reference.md#configuration),
 //!    both below and above the 24-segment split buffer. `match_request` returns the
 //!    first matching route in table order.
 
@@ -147,7 +147,7 @@ fn keys(path: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// SPEC §2 route matching, written out plainly.
+/// docs/reference.md#configuration route matching, written out plainly.
 fn reference_matches(pattern: &str, keys: &[(String, bool)]) -> bool {
     let mut parts: Vec<&str> = pattern[1..].split('/').collect();
     let rest = parts.last() == Some(&"**");

@@ -1,5 +1,5 @@
 //! Reference implementations the fuzz targets compare scopegate against. Each is written
-//! from the RFC / SPEC text, as simply as possible, and shares no code with `src/`.
+//! from the RFC and docs/reference.md text, as simply as possible, and shares no code with `src/`.
 
 use std::fmt;
 use std::future::Future;
@@ -55,7 +55,10 @@ fn form_decode(s: &[u8]) -> String {
                 out.push(b' ');
                 i += 1;
             }
-            b'%' => match (s.get(i + 1).and_then(|&b| hex(b)), s.get(i + 2).and_then(|&b| hex(b))) {
+            b'%' => match (
+                s.get(i + 1).and_then(|&b| hex(b)),
+                s.get(i + 2).and_then(|&b| hex(b)),
+            ) {
                 (Some(hi), Some(lo)) => {
                     out.push(hi * 16 + lo);
                     i += 3;

@@ -1,5 +1,5 @@
 //! `ConfigError`: every problem names the file, the line and column where known, the
-//! key path and what was expected (SPEC §1), one line per problem:
+//! key path and what was expected (docs/reference.md#command-line), one line per problem:
 //!
 //! ```text
 //! config/scopegate.toml:27:10: route[3].scopes: expected at least one scope, or public = true

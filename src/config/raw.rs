@@ -1,4 +1,4 @@
-//! serde mirror of the TOML file (SPEC §2): `deny_unknown_fields` everywhere, so a
+//! serde mirror of the TOML file (docs/reference.md#configuration): `deny_unknown_fields` everywhere, so a
 //! typo is an error instead of a silently disabled rule. Absent optional keys are
 //! `None` here; [`super::validate`] applies the defaults. Values that a cross-field
 //! rule must point at are `Spanned`.
@@ -22,7 +22,7 @@ use super::units::{
 pub struct File {
     pub listen: Option<Listen>,
     pub admin: Option<Admin>,
-    /// `[decision]`: the decision listener (SPEC §10); with it, `[upstream]` may be
+    /// `[decision]`: the decision listener (docs/reference.md#decision-mode); with it, `[upstream]` may be
     /// left out.
     pub decision: Option<Spanned<Decision>>,
     pub upstream: Option<Upstream>,
@@ -30,7 +30,7 @@ pub struct File {
     pub introspection: Option<Spanned<Introspection>>,
     pub token: Option<Token>,
     pub identity: Option<Identity>,
-    /// `[[jwt]]`, one table per trusted issuer (SPEC §8).
+    /// `[[jwt]]`, one table per trusted issuer (docs/reference.md#jwt-access-tokens).
     #[serde(default)]
     pub jwt: Vec<Spanned<Jwt>>,
     /// `[[route]]`, in file order; `route[0]` is the first.

@@ -1,4 +1,4 @@
-//! Golden tests for config loading (SPEC §1, §2): the exact message a user sees for
+//! Golden tests for config loading (docs/reference.md#command-line, §2): the exact message a user sees for
 //! each kind of mistake, the defaults, the reference config, and that no secret ever
 //! appears in a message.
 
@@ -491,7 +491,7 @@ fn admin_token_file_missing_or_empty_is_an_error_naming_the_file() {
     );
 }
 
-/// SPEC §8: `[[jwt]]` defaults, the `typ` normalization, and `[introspection]` optional.
+/// docs/reference.md#jwt-access-tokens: `[[jwt]]` defaults, the `typ` normalization, and `[introspection]` optional.
 #[test]
 fn jwt_tables_get_their_defaults_and_introspection_becomes_optional() {
     let text = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n\n[[jwt]]\nissuer = \"https://a.test/\"\naudience = \"api\"\njwks_uri = \"https://a.test/jwks\"\n\n[[jwt]]\nissuer = \"https://b.test\"\naudience = \"api\"\nmetadata_url = \"https://b.test/.well-known/openid-configuration\"\nalgorithms = [\"EdDSA\", \"PS256\"]\ntyp = [\"application/AT+JWT\", \"JWT\"]\nscope_claim = \"scp\"\nleeway = \"5s\"\njwks_refresh = \"1m\"\ntimeout = \"500ms\"\n";

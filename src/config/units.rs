@@ -82,7 +82,7 @@ pub struct RoutePath(pub RoutePattern);
 pub struct FieldPath(pub String);
 
 /// The header names identity headers must never take, compared after lower-casing and
-/// mapping `_` to `-` (SPEC §3.5: CGI-style backends read those as the same header).
+/// mapping `_` to `-` (docs/reference.md#forwarding: CGI-style backends read those as the same header).
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
     "connection",

@@ -483,7 +483,7 @@ impl Checker<'_> {
     }
 
     /// Identity headers must be distinct as CGI-style backends see them: ignoring
-    /// case, with `_` read as `-` (SPEC §3.5).
+    /// case, with `_` read as `-` (docs/reference.md#forwarding).
     fn identity(&mut self, raw: Option<raw::Identity>) -> IdentityConfig {
         let defaults = IdentityConfig::default();
         let Some(raw) = raw else { return defaults };

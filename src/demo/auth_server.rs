@@ -1,6 +1,6 @@
 //! The demo authorization server: an RFC 7662 endpoint with client authentication
 //! (Basic or post) and three documented tokens, and `GET /jwks` publishing the key the
-//! demo JWT is signed with (SPEC §8).
+//! demo JWT is signed with (docs/reference.md#jwt-access-tokens).
 
 use std::convert::Infallible;
 

@@ -1,4 +1,4 @@
-//! `scopegate demo` (SPEC §1): a working proxy on loopback in one command.
+//! `scopegate demo` (docs/reference.md#command-line): a working proxy on loopback in one command.
 //!
 //! Starts a demo RFC 7662 authorization server and an echo upstream on free loopback
 //! ports, then the proxy with the built-in `config/demo.toml`, and prints curl lines
@@ -48,7 +48,7 @@ pub async fn run(port: u16, out: fn(&str)) -> Result<(), BoxError> {
     if let Some(introspection) = config.introspection.as_mut() {
         introspection.endpoint = format!("http://{as_addr}/introspect").parse()?;
     }
-    // The demo authorization server issues JWT access tokens too (SPEC §8).
+    // The demo authorization server issues JWT access tokens too (docs/reference.md#jwt-access-tokens).
     let issuer = format!("http://{as_addr}");
     config.jwt.push(crate::config::JwtConfig {
         issuer: issuer.clone(),

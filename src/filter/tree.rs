@@ -1,4 +1,4 @@
-//! Field paths (SPEC §2, `[route.fields]`) parsed and merged into one tree.
+//! Field paths (docs/reference.md#configuration, `[route.fields]`) parsed and merged into one tree.
 //!
 //! A path is keys separated by `.`; `key[]` steps into every element of the array at
 //! `key`, and a leading `[]` into every element of a top-level array. Paths that share

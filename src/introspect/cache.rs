@@ -1,4 +1,4 @@
-//! The introspection cache (SPEC §5): moka, keyed by [`TokenDigest`], per-entry
+//! The introspection cache (docs/reference.md#introspection-cache): moka, keyed by [`TokenDigest`], per-entry
 //! lifetime `min(ttl, exp - now)` for active answers and `negative_ttl` for inactive
 //! ones. The answer is cached, never the decision.
 

@@ -20,7 +20,7 @@ use crate::body::{collect_limited, CollectError};
 use crate::config::{AuthMethod, IntrospectionConfig};
 use crate::worker::PerWorker;
 
-/// An answer larger than this is refused (SPEC §3 Limits).
+/// An answer larger than this is refused (docs/reference.md#limits).
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;

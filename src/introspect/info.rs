@@ -23,7 +23,7 @@ pub struct TokenInfo {
     /// Header-ready renderings of the claims, made once per answer so the hot path
     /// only clones (a reference count) instead of validating text per request.
     headers: Vec<(Box<str>, HeaderValue)>,
-    /// SPEC §5 subject: `sub`, or `username` only when `sub` is absent; a non-string
+    /// docs/reference.md#introspection-cache subject: `sub`, or `username` only when `sub` is absent; a non-string
     /// value as its JSON text. One rule for the header, owner binding and purge.
     subject: Option<Box<str>>,
     /// `subject` as a header value, when representable.
@@ -122,7 +122,7 @@ impl TokenInfo {
         self.exp
     }
 
-    /// The subject (SPEC §5): `sub`, or `username` only when `sub` is absent (or
+    /// The subject (docs/reference.md#introspection-cache): `sub`, or `username` only when `sub` is absent (or
     /// null); a non-string value as its compact JSON text (`"sub": 42` → `42`).
     pub fn subject(&self) -> Option<&str> {
         self.subject.as_deref()
@@ -161,7 +161,7 @@ impl TokenInfo {
         self.subject_header.as_ref()
     }
 
-    /// SPEC §3.3: active, not past `exp`, not before `nbf`, issuer and audience as
+    /// docs/reference.md#validation: active, not past `exp`, not before `nbf`, issuer and audience as
     /// configured. `now` is Unix seconds.
     pub fn check(&self, now: i64, expect: &Expectations) -> Result<(), TokenProblem> {
         if !self.active {
@@ -192,7 +192,7 @@ impl TokenInfo {
     }
 }
 
-/// SPEC §5: `sub` unless absent or null, else `username`; strings as is, any other
+/// docs/reference.md#introspection-cache: `sub` unless absent or null, else `username`; strings as is, any other
 /// JSON value as its compact JSON text.
 fn subject_of(claims: &Map<String, Value>) -> Option<Box<str>> {
     let present = |name| claims.get(name).filter(|v| !v.is_null());
@@ -222,7 +222,7 @@ fn numeric_date(
     }
 }
 
-/// SPEC identity claims: strings as is, numbers and booleans as text, arrays joined
+/// Identity claims (docs/reference.md#identity): strings as is, numbers and booleans as text, arrays joined
 /// with commas, objects as compact JSON.
 fn render(value: &Value) -> Option<Cow<'_, str>> {
     match value {

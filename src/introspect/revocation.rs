@@ -1,4 +1,4 @@
-//! Purge notices for long-lived connections (SPEC §3 Limits: a WebSocket tunnel is
+//! Purge notices for long-lived connections (docs/reference.md#limits: a WebSocket tunnel is
 //! closed when a purge evicts its token).
 //!
 //! A tunnel holds a [`Revocation`] from [`super::Introspector::watch`] and selects on
@@ -19,7 +19,7 @@ use super::Purge;
 #[derive(Debug)]
 pub struct Revocation {
     pub(super) token_sha256: [u8; 32],
-    /// The subject the tunnel was authorized with (SPEC §5 subject rule).
+    /// The subject the tunnel was authorized with (docs/reference.md#introspection-cache subject rule).
     pub(super) subject: Option<Box<str>>,
     pub(super) purges: broadcast::Receiver<Arc<Purge>>,
 }

@@ -1,4 +1,4 @@
-//! A JWKS (RFC 7517 §5) turned into the keys scopegate may verify with (SPEC §8 "Keys").
+//! A JWKS (RFC 7517 §5) turned into the keys scopegate may verify with (docs/reference.md#header-and-keys).
 //!
 //! Each JWK is read on its own, so one key of an unknown type does not hide the others.
 //! A key is *not used* when its `use` is other than `sig`, its `key_ops` lack `verify`,

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 
 use super::{check, UnsafePath};
 
-/// `(path, expected)`: every rule of SPEC §3.1, each with its raw, encoded and
+/// `(path, expected)`: every rule of docs/reference.md#path-safety, each with its raw, encoded and
 /// mixed-case forms, plus near misses that must stay accepted.
 const CASES: &[(&str, Result<(), UnsafePath>)] = &[
     // Accepted: normal forms.
@@ -196,7 +196,7 @@ fn path_piece() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
-    /// Invariant (SPEC §3.1): an accepted path has no segment that is `.` or `..`
+    /// Invariant (docs/reference.md#path-safety): an accepted path has no segment that is `.` or `..`
     /// after percent-decoding and cutting `;` parameters, no empty segment but a
     /// trailing one, decodes to UTF-8, and has no decoded `/`, `\` or NUL.
     #[test]

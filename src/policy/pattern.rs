@@ -1,4 +1,4 @@
-//! `RoutePattern` (SPEC §2 "Route matching"): literal segments, `{name}` (one
+//! `RoutePattern` (docs/reference.md#route-matching): literal segments, `{name}` (one
 //! non-empty segment) and a trailing `**` (zero or more segments), parsed once at
 //! config load and matched segment by segment without a regex or an allocation.
 //!

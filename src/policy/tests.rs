@@ -47,7 +47,7 @@ fn target(method: &str, path_and_query: &str) -> Target {
     }
 }
 
-/// The SPEC §2 example table plus overlaps.
+/// The docs/reference.md#configuration example table plus overlaps.
 fn table() -> RouteTable {
     RouteTable::new(vec![
         route("/health", &[], "", ""),

@@ -34,7 +34,7 @@ pub struct RequestContext {
     /// RFC 6750 §2.3: responses to requests with a query token are `private`.
     query_token: bool,
     pub upstream_elapsed: Option<Duration>,
-    /// Purge notices for a WebSocket tunnel, taken before forwarding (SPEC §3 Limits).
+    /// Purge notices for a WebSocket tunnel, taken before forwarding (docs/reference.md#limits).
     pub revocation: Option<crate::introspect::Revocation>,
     /// An answer of the decision listener: counted in `decisions_total`.
     decision: bool,
@@ -63,7 +63,7 @@ impl RequestContext {
         }
     }
 
-    /// The decision listener (SPEC §10): the answer counts in `decisions_total`, and,
+    /// The decision listener (docs/reference.md#decision-mode): the answer counts in `decisions_total`, and,
     /// once known, the log line and `Cache-Control: private` follow the original
     /// request rather than the front proxy's question.
     pub fn for_decision(&mut self, original: Option<&http::request::Parts>) {

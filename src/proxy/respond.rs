@@ -1,5 +1,5 @@
-//! After the upstream answered: field filtering (SPEC §3.6) and WebSocket tunnels
-//! (SPEC §7).
+//! After the upstream answered: field filtering (docs/reference.md#field-filtering) and WebSocket tunnels
+//! (docs/reference.md#operations).
 
 use std::time::Duration;
 
@@ -52,7 +52,7 @@ pub fn needs_filtering(grant: &Grant<'_>) -> bool {
 
 /// Streams the response through, unless the route filters fields the grant does not
 /// cover: then a JSON answer is buffered (bounded), filtered and re-sized, and nothing
-/// the filter cannot read passes (SPEC §3.6): a 206, a non-JSON 2xx with a body, a
+/// the filter cannot read passes (docs/reference.md#field-filtering): a 206, a non-JSON 2xx with a body, a
 /// compressed or invalid or oversize JSON body are 502. HEAD, 204, 304, empty bodies
 /// and non-2xx answers in other formats pass.
 pub async fn filter(
@@ -142,7 +142,7 @@ async fn pass_if_empty(rsp: Response<Incoming>) -> Result<Response<ProxyBody>, R
 /// bytes both ways until either side closes or the token's lifetime ends — a tunnel
 /// never outlives its token (`exp`, or the cache `ttl` for a token without one, since a
 /// token is re-checked at least that often on ordinary requests), nor a purge of its
-/// token. It holds the connection's `slot` while open (SPEC §3 Limits).
+/// token. It holds the connection's `slot` while open (docs/reference.md#limits).
 pub fn tunnel(
     rsp: Response<Incoming>,
     client: OnUpgrade,

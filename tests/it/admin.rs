@@ -1,6 +1,6 @@
-//! SPEC §6: /healthz, /readyz (independent of the authorization server),
+//! docs/reference.md#observability: /healthz, /readyz (independent of the authorization server),
 //! `introspection_up`, /metrics names, labels and exact counter values; admin endpoints
-//! never proxied. SPEC §5: who may `POST /cache/purge`.
+//! never proxied. docs/reference.md#introspection-cache: who may `POST /cache/purge`.
 
 use crate::support::auth_server::AuthMode;
 use crate::support::*;
@@ -12,7 +12,7 @@ async fn healthz_and_readyz_are_200() {
     assert_eq!(h.admin_get("/readyz").send().await.status, 200);
 }
 
-/// SPEC §6 (revised): an outage of the authorization server, which every replica
+/// docs/reference.md#observability (revised): an outage of the authorization server, which every replica
 /// shares, must not make replicas unready (that would take all of them out of the
 /// Service at once, public routes and cached tokens included). `/readyz` stays 200 and
 /// never calls the server itself; `introspection_up` shows the outage instead.
@@ -80,7 +80,7 @@ async fn introspection_up_is_0_after_three_failed_calls_in_a_row_until_one_succe
     assert_eq!(up(&h.metrics().await), Some(1.0), "failures not in a row");
 }
 
-// --- SPEC §5 purge access ---
+// --- docs/reference.md#introspection-cache purge access ---
 
 /// A local IPv4 address that is not loopback, so that a connection to it has a
 /// non-loopback peer address although it never leaves the machine. Found by routing

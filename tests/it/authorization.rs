@@ -1,4 +1,4 @@
-//! SPEC §3.4 and route matching (§2): first match, deny by default, scopes, scopes_any, owner.
+//! docs/reference.md#authorization and route matching (§2): first match, deny by default, scopes, scopes_any, owner.
 
 use crate::support::*;
 

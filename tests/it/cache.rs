@@ -1,4 +1,4 @@
-//! SPEC §5: single flight, hits, exp bound, negative ttl, stale_if_error, purge.
+//! docs/reference.md#introspection-cache: single flight, hits, exp bound, negative ttl, stale_if_error, purge.
 
 use std::time::Duration;
 
@@ -239,7 +239,7 @@ async fn purge_is_not_reachable_on_proxy_port() {
     );
 }
 
-// --- SPEC §5: a revoked token never comes back from its stale copy ---
+// --- docs/reference.md#introspection-cache: a revoked token never comes back from its stale copy ---
 
 /// Token active → revoked (the server says inactive: 401) → the server starts failing.
 /// Before the fix the stale copy of the active answer was served again (200, and the
@@ -302,7 +302,7 @@ async fn stale_if_error_never_brings_back_a_purged_token() {
     assert_eq!(h.upstream.requests().len(), 3);
 }
 
-/// SPEC §5 subject rule: purge by subject matches a non-string `sub` by its JSON
+/// docs/reference.md#introspection-cache subject rule: purge by subject matches a non-string `sub` by its JSON
 /// text. Before the fix the subject of `"sub": 42` fell back to `username`.
 #[tokio::test]
 async fn purge_by_subject_matches_a_numeric_sub_by_its_json_text() {

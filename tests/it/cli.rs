@@ -1,4 +1,4 @@
-//! SPEC §1: `--version`, `--help`, `check` (exit codes, route table, error location),
+//! docs/reference.md#command-line: `--version`, `--help`, `check` (exit codes, route table, error location),
 //! `$SCOPEGATE_CONFIG`, `--config` before or after the subcommand.
 
 use crate::support::*;

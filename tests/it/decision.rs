@@ -1,4 +1,4 @@
-//! SPEC §10 decision mode: `/nginx`, `/forward-auth` and `/envoy/…` on the decision
+//! docs/reference.md#decision-mode decision mode: `/nginx`, `/forward-auth` and `/envoy/…` on the decision
 //! listener — the original method and URI rules, refusals identical to the proxy
 //! listener's, identity headers on 200, `decisions_total`, decision-only configs —
 //! and real NGINX and Caddy in front (see `front` below).

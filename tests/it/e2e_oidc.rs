@@ -390,7 +390,7 @@ async fn shared_provider_is_one_process_while_in_use() {
     );
 }
 
-/// SPEC §8 end to end: oidc-provider issues an RFC 9068 JWT for a resource (RFC 8707);
+/// docs/reference.md#jwt-access-tokens end to end: oidc-provider issues an RFC 9068 JWT for a resource (RFC 8707);
 /// scopegate validates it locally with the provider's JWKS (no introspection call), and
 /// refuses a tampered copy and a token for another audience.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! SPEC §3.6: JSON fields removed unless the token has their scope; arrays, root arrays,
+//! docs/reference.md#field-filtering: JSON fields removed unless the token has their scope; arrays, root arrays,
 //! `+json`, non-JSON untouched, unfilterable JSON → 502, Content-Length recomputed.
 
 use serde_json::{json, Value};

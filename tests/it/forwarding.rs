@@ -1,4 +1,4 @@
-//! SPEC §3.5 forwarding: hop-by-hop, X-Forwarded-*, re-routing headers, trailers, Host,
+//! docs/reference.md#forwarding forwarding: hop-by-hop, X-Forwarded-*, re-routing headers, trailers, Host,
 //! 502/504, streaming both directions, upstream path prefix.
 
 use std::time::Duration;

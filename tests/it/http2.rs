@@ -1,4 +1,4 @@
-//! SPEC §7: h2c prior knowledge on the plain listener.
+//! docs/reference.md#operations: h2c prior knowledge on the plain listener.
 
 use crate::support::*;
 

@@ -1,4 +1,4 @@
-//! SPEC §3.5 identity headers: injected from the answer, client copies (and `_` variants)
+//! docs/reference.md#forwarding identity headers: injected from the answer, client copies (and `_` variants)
 //! stripped on every route, absent claims left out, `[identity.claims]`.
 
 use crate::support::*;
@@ -145,7 +145,7 @@ async fn scope_header_is_space_separated_string() {
     );
 }
 
-// --- SPEC §5 subject rule: `sub`, `username` only when `sub` is absent ---
+// --- docs/reference.md#introspection-cache subject rule: `sub`, `username` only when `sub` is absent ---
 
 /// Before the fix `"sub": 42` made X-Auth-Subject fall back to `username` ("bob")
 /// while owner binding used `sub` (42): the backend was told another user than the one

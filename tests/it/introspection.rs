@@ -1,4 +1,4 @@
-//! SPEC §3.3 / RFC 7662: request shape, client authentication, active checks,
+//! docs/reference.md#validation / RFC 7662: request shape, client authentication, active checks,
 //! issuer/audience, and fail-closed 503 on every kind of AS failure.
 
 use std::time::Duration;

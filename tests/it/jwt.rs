@@ -1,4 +1,4 @@
-//! SPEC §8: JWT access tokens (RFC 9068) validated locally against an in-process JWKS
+//! docs/reference.md#jwt-access-tokens: JWT access tokens (RFC 9068) validated locally against an in-process JWKS
 //! server, with tokens signed here. Every known JWT attack has a test named for it.
 
 use std::time::Duration;

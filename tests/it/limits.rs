@@ -1,4 +1,4 @@
-//! SPEC §3 Limits: header size 431, two Host 400, CL+TE 400, header read timeout.
+//! docs/reference.md#limits: header size 431, two Host 400, CL+TE 400, header read timeout.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! SPEC §3 Limits for HTTP/2: a connection with no open stream for
+//! docs/reference.md#limits for HTTP/2: a connection with no open stream for
 //! `header_read_timeout` is closed with GOAWAY whether or not it answers PINGs (so idle
 //! h2 connections cannot hold every `max_connections` slot), streams per connection
 //! are bounded, and rapid resets (CVE-2023-44487) do not pin memory.

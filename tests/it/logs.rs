@@ -1,4 +1,4 @@
-//! SPEC §4/§6: tokens and the client secret never appear in logs; one JSON line per request
+//! docs/reference.md#errors/§6: tokens and the client secret never appear in logs; one JSON line per request
 //! with method, route, status, outcome.
 
 use std::time::Duration;

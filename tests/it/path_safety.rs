@@ -1,4 +1,4 @@
-//! SPEC §3.1: unsafe paths → 400 and never forwarded; safe paths forwarded byte for byte.
+//! docs/reference.md#path-safety: unsafe paths → 400 and never forwarded; safe paths forwarded byte for byte.
 
 use crate::support::*;
 

@@ -1,4 +1,4 @@
-//! SPEC §7 SIGHUP: a valid new config applies; an invalid one is rejected and the old
+//! docs/reference.md#operations SIGHUP: a valid new config applies; an invalid one is rejected and the old
 //! one keeps serving.
 
 use std::time::Duration;

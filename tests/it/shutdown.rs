@@ -1,4 +1,4 @@
-//! SPEC §7: SIGTERM / SIGINT close the listener, finish in-flight requests, exit 0.
+//! docs/reference.md#operations: SIGTERM / SIGINT close the listener, finish in-flight requests, exit 0.
 
 use std::time::Duration;
 

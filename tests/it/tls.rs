@@ -1,4 +1,4 @@
-//! SPEC §2 `[listen.tls]` / §7: rustls listener, ALPN h2 and http/1.1, X-Forwarded-Proto https.
+//! docs/reference.md#configuration `[listen.tls]` / §7: rustls listener, ALPN h2 and http/1.1, X-Forwarded-Proto https.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! SPEC §3.2 / RFC 6750 §2: header, form and query tokens; malformed and duplicate
+//! docs/reference.md#token-extraction / RFC 6750 §2: header, form and query tokens; malformed and duplicate
 //! tokens; `Cache-Control: private`; `forward = false` stripping.
 
 use crate::support::*;
@@ -16,7 +16,10 @@ fn assert_invalid_request(r: &Resp) {
         r.text()
     );
     let w = r.www_authenticate().expect("WWW-Authenticate on token 400");
-    assert_eq!(w, INVALID_REQUEST, "WWW-Authenticate (SPEC §4, exactly)");
+    assert_eq!(
+        w, INVALID_REQUEST,
+        "WWW-Authenticate (docs/reference.md#errors, exactly)"
+    );
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! SPEC §7: WebSocket upgrades are authorized, then tunnelled; a tunnel closes at `exp`.
+//! docs/reference.md#operations: WebSocket upgrades are authorized, then tunnelled; a tunnel closes at `exp`.
 
 use std::time::Duration;
 
@@ -123,7 +123,7 @@ async fn tunnel_of_a_token_without_exp_is_closed_after_the_cache_ttl() {
     );
 }
 
-/// SPEC §3 Limits: a tunnel counts against `max_connections` until it closes (the slot
+/// docs/reference.md#limits: a tunnel counts against `max_connections` until it closes (the slot
 /// is not released when hyper hands the upgraded connection over).
 #[tokio::test]
 async fn tunnel_holds_a_connection_slot_until_it_closes() {

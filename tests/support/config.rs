@@ -1,4 +1,4 @@
-//! `TestConfig`: renders a scopegate TOML file (SPEC §2) pointing at the mocks, so the
+//! `TestConfig`: renders a scopegate TOML file (docs/reference.md#configuration) pointing at the mocks, so the
 //! real loader runs. The client secret goes to `client-secret` next to the config and is
 //! referenced by a relative path (resolved against the config's directory).
 
@@ -37,7 +37,7 @@ pub struct Route {
     pub scopes_any: Vec<String>,
     pub owner: Option<(String, String)>,
     pub fields: Vec<(String, String)>,
-    /// `introspect = true` (SPEC §8).
+    /// `introspect = true` (docs/reference.md#jwt-access-tokens).
     pub introspect: bool,
 }
 
@@ -126,7 +126,7 @@ pub struct TestConfig {
     pub claims: Vec<(String, String)>,
     pub routes: Vec<Route>,
     pub extra: String,
-    /// Leave `[introspection]` out (JWT-only, SPEC §8).
+    /// Leave `[introspection]` out (JWT-only, docs/reference.md#jwt-access-tokens).
     pub no_introspection: bool,
     /// Start without waiting for `/readyz` = 200 (a 503 is accepted too).
     pub skip_ready: bool,
@@ -183,7 +183,7 @@ impl TestConfig {
         }
     }
 
-    /// The routes of the SPEC §2 example.
+    /// The routes of the docs/reference.md#configuration example.
     pub fn standard() -> Self {
         Self::new()
             .route(Route::public("/health"))
@@ -293,7 +293,7 @@ impl TestConfig {
         self.files.push((name.to_string(), contents.to_string()));
         self
     }
-    /// Adds the decision listener (SPEC §10) on an ephemeral port.
+    /// Adds the decision listener (docs/reference.md#decision-mode) on an ephemeral port.
     pub fn decision(mut self) -> Self {
         self.decision = true;
         self

@@ -788,7 +788,7 @@ fn parse_labels(s: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Hex SHA-256 of a raw token (the purge key of SPEC §5).
+/// Hex SHA-256 of a raw token (the purge key of docs/reference.md#introspection-cache).
 pub fn sha256_hex(token: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(token.as_bytes()))

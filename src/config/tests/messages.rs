@@ -1,4 +1,4 @@
-//! Golden error messages (SPEC §1): `file:line:col: key: what was expected`, one line
+//! Golden error messages (docs/reference.md#command-line): `file:line:col: key: what was expected`, one line
 //! per problem, for each kind of mistake.
 
 use super::{error, with, MINIMAL, PUBLIC_ROUTE};
@@ -101,7 +101,7 @@ fn bad_configs_have_exact_messages() {
             MINIMAL.replace("[upstream]\nurl = \"http://127.0.0.1:3000\"\n", ""),
             "config/scopegate.toml:1:1: missing key upstream; expected [upstream], or [decision] to answer decisions only".into(),
         ),
-        // [[jwt]] (SPEC §8)
+        // [[jwt]] (docs/reference.md#jwt-access-tokens)
         (
             with(&format!("{JWT}algorithms = [\"RS256\", \"HS256\"]\n")),
             r#"config/scopegate.toml:13:24: jwt[0].algorithms[1]: "HS256" is not allowed: a shared secret cannot be published in a JWKS and invites key confusion; expected one of RS256, RS384, RS512, PS256, ES256, ES384, EdDSA"#.into(),

@@ -1,4 +1,4 @@
-//! `[[jwt]]` tables (SPEC §8): one trusted issuer each. Nothing is fetched here, so
+//! `[[jwt]]` tables (docs/reference.md#jwt-access-tokens): one trusted issuer each. Nothing is fetched here, so
 //! `scopegate check` validates them offline.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `[[route]]` rules (SPEC §2): each route alone (public vs. scopes, owner parameter,
+//! `[[route]]` rules (docs/reference.md#configuration): each route alone (public vs. scopes, owner parameter,
 //! field rules), then the table (duplicates are errors; routes an earlier one
 //! shadows, and field rules that can never remove anything, are warnings).
 //! Routes are numbered from 0 in file order, as in `route[0]`.
