@@ -7,8 +7,22 @@
 //! (`Introspector::introspect` + `TokenInfo::check`), both on a current-thread runtime
 //! with the in-process demo authorization server (RFC 7662 endpoint and JWKS).
 //!
-//! Measured with `cargo bench --bench jwt` (divan, median); numbers in the commit
-//! message that recorded them.
+//! Measured with `cargo bench --bench jwt` (divan, median of 100 samples), `nproc` 2,
+//! shared cloud VM with other builds running (load average ~8), bench profile:
+//!
+//!   bench                                     median     per item
+//!   verify RS256 (RSA 2048)                   32.5 µs
+//!   verify PS256 (RSA 2048)                   34.8 µs
+//!   verify EdDSA (Ed25519)                    75.8 µs
+//!   verify ES256 (P-256)                      81.4 µs
+//!   introspection_cache_hit_and_check_x100    47.9 µs    0.48 µs  (9-byte token)
+//!   jwt_cache_hit_and_claim_checks_x100        109 µs    1.09 µs  (348-byte JWT)
+//!
+//! The cached JWT decision is about 0.6 µs dearer than the cached opaque one, not within
+//! 5%: most of it is the SHA-256 cache key over a token 39x longer, plus the claim checks
+//! (`iss`, `aud`, `exp`, `nbf`, `iat` map lookups) that a hit never skips. Both stay far
+//! below the ~20 µs of proxy CPU per request (`benches/end_to_end.rs`) and the 30–80 µs a
+//! signature check costs, which is what the cache saves.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
