@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
         &Method::GET,
         &mut headers,
         None,
-        &mut None,
+        &mut scopegate::body::empty(),
         Duration::from_secs(1),
     ));
     match (&parsed, out) {
@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
         &Method::GET,
         &mut headers,
         None,
-        &mut None,
+        &mut scopegate::body::empty(),
         Duration::from_secs(1),
     ));
     assert!(

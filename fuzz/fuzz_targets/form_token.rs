@@ -53,7 +53,7 @@ fn check(query: &str, forward: bool) {
         &Method::GET,
         &mut HeaderMap::new(),
         Some(query),
-        &mut None,
+        &mut scopegate::body::empty(),
         Duration::from_secs(1),
     ));
 
