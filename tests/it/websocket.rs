@@ -33,6 +33,22 @@ async fn connect(
     .map(|(ws, _)| ws)
 }
 
+/// `Ok` once the server closed `ws` (end, error or Close frame) within `within`.
+async fn closes_within(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    within: Duration,
+) -> Result<(), tokio::time::error::Elapsed> {
+    tokio::time::timeout(within, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn authorized_upgrade_is_tunnelled_and_echoes() {
     let h = Harness::standard(config()).await;
@@ -84,16 +100,7 @@ async fn tunnel_is_closed_when_token_expires() {
     ws.send(Message::Text("before".into())).await.unwrap();
     assert!(ws.next().await.unwrap().is_ok());
     // exp is at most 2 s away; the tunnel must be gone shortly after.
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                None | Some(Err(_)) => break,
-                Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
+    let closed = closes_within(&mut ws, Duration::from_secs(5)).await;
     assert!(closed.is_ok(), "tunnel outlived its token");
 }
 
@@ -107,16 +114,7 @@ async fn tunnel_of_a_token_without_exp_is_closed_after_the_cache_ttl() {
         .expect("upgrade refused");
     ws.send(Message::Text("before".into())).await.unwrap();
     assert!(ws.next().await.unwrap().is_ok());
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                None | Some(Err(_)) => break,
-                Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
+    let closed = closes_within(&mut ws, Duration::from_secs(5)).await;
     assert!(
         closed.is_ok(),
         "a tunnel without exp lived past the cache ttl"
@@ -178,15 +176,7 @@ async fn tunnel_is_closed_when_a_purge_evicts_its_token() {
         .unwrap()
         .unwrap();
     assert_eq!(echoed, Message::Text("still here".into()));
-    let gone = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match other.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
+    let gone = closes_within(&mut other, Duration::from_secs(3)).await;
     assert!(gone.is_ok(), "purged subject's tunnel stayed open");
 
     let digest = sha256_hex("t-chat");
@@ -195,14 +185,6 @@ async fn tunnel_is_closed_when_a_purge_evicts_its_token() {
         .send()
         .await;
     assert_eq!(r.status, 200);
-    let closed = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match ws.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
+    let closed = closes_within(&mut ws, Duration::from_secs(3)).await;
     assert!(closed.is_ok(), "tunnel outlived the purge of its token");
 }
