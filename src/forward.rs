@@ -19,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::body::ProxyBody;
 use crate::config::UpstreamConfig;
+use crate::header_name;
 use crate::policy::Grant;
 use crate::rejection::Rejection;
 use crate::worker::PerWorker;
@@ -312,7 +313,7 @@ fn disposition(name: &str) -> Disposition {
     if !name.contains('_') {
         return listed(name);
     }
-    match listed(&name.replace('_', "-")) {
+    match listed(&header_name::canonical(name)) {
         Disposition::Keep => Disposition::Keep,
         _ => Disposition::Remove,
     }
@@ -337,14 +338,14 @@ fn scrub(headers: &mut HeaderMap, trust_forwarded: bool) {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase().replace('_', "-"))
+        .map(|n| header_name::canonical(&n.trim().to_ascii_lowercase()).into_owned())
         .filter(|n| !n.is_empty())
         .collect();
     if !named.is_empty() {
         names.extend(
             headers
                 .keys()
-                .filter(|k| named.iter().any(|n| *n == k.as_str().replace('_', "-")))
+                .filter(|k| named.iter().any(|n| header_name::same(n, k.as_str())))
                 .cloned(),
         );
     }
@@ -366,13 +367,13 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase().replace('_', "-"))
+        .map(|n| header_name::canonical(&n.trim().to_ascii_lowercase()).into_owned())
         .collect();
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|k| {
-            let n = k.as_str().replace('_', "-");
-            is_hop_by_hop(&n) || named.contains(&n)
+            let n = header_name::canonical(k.as_str());
+            is_hop_by_hop(&n) || named.iter().any(|m| *m == n)
         })
         .cloned()
         .collect();

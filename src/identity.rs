@@ -9,6 +9,7 @@
 use http::{HeaderMap, HeaderName};
 
 use crate::config::IdentityConfig;
+use crate::header_name;
 use crate::introspect::TokenInfo;
 
 /// Which part of the answer feeds a header.
@@ -66,10 +67,10 @@ impl Identity {
     }
 
     fn is_identity(&self, name: &HeaderName) -> bool {
-        let candidate = name.as_str().as_bytes();
+        let candidate = name.as_str();
         self.headers
             .iter()
-            .any(|(_, configured)| same_header(configured.as_str().as_bytes(), candidate))
+            .any(|(_, configured)| header_name::same(configured.as_str(), candidate))
     }
 
     /// Sets the identity headers from `info`; a header whose claim is absent (or not
@@ -85,20 +86,6 @@ impl Identity {
             }
         }
     }
-}
-
-/// `configured` (a lower-case header name) equals `candidate` after lower-casing and
-/// mapping `_` to `-`.
-fn same_header(configured: &[u8], candidate: &[u8]) -> bool {
-    configured.len() == candidate.len()
-        && configured.iter().zip(candidate).all(|(&a, &b)| {
-            let b = if b == b'_' {
-                b'-'
-            } else {
-                b.to_ascii_lowercase()
-            };
-            a == b
-        })
 }
 
 #[cfg(test)]

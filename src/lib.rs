@@ -36,6 +36,7 @@ pub mod decision;
 pub mod demo;
 pub mod filter;
 pub mod forward;
+pub mod header_name;
 pub mod identity;
 pub mod introspect;
 pub mod jwt;

@@ -16,6 +16,7 @@ use hyper::body::Body as _;
 
 use crate::body::{self, CollectError, ProxyBody};
 use crate::filter::{is_json_content_type, FilterError};
+use crate::header_name;
 use crate::introspect::{now_unix, Revocation};
 use crate::policy::Grant;
 use crate::rejection::Rejection;
@@ -29,8 +30,7 @@ pub fn prepare_for_filtering(grant: &Grant<'_>, headers: &mut HeaderMap) {
         let ranged: Vec<http::HeaderName> = headers
             .keys()
             .filter(|k| {
-                let n = k.as_str().replace('_', "-");
-                n == "range" || n == "if-range"
+                header_name::same("range", k.as_str()) || header_name::same("if-range", k.as_str())
             })
             .cloned()
             .collect();
