@@ -1,5 +1,5 @@
 //! A real `redis-server` (installed by `.ci/redis-deps`) as a child process for the
-//! shared-cache tests (docs/reference.md#shared-cache-across-replicas), a tiny RESP client
+//! shared-cache tests (docs/reference.md#shared-cache), a tiny RESP client
 //! to look inside it, and a TCP relay that makes it slow or cuts it off.
 //!
 //! The server runs on an ephemeral loopback port with no persistence (`--save ''
