@@ -169,6 +169,7 @@ async fn support_redis_child_client_taps_relay_and_restart_work() {
         tls: true,
         password: Some("pw-1".into()),
         user: Some(("u1".into(), "pw-2".into())),
+        user_rules: Vec::new(),
     })
     .await;
     let monitor = redis.monitor().await;
@@ -1032,13 +1033,28 @@ async fn rediss_with_a_wrong_ca_counts_errors_and_the_server_answers() {
     }
 }
 
+/// The ACL rules of docs/operations.md#running-several-replicas (keep them in step).
+const DOCUMENTED_ACL: &[&str] = &[
+    "~scopegate:*",
+    "&scopegate:*",
+    "+@read",
+    "+@write",
+    "+@keyspace",
+    "+@pubsub",
+    "+@connection",
+    "-@dangerous",
+];
+
 #[tokio::test]
 async fn redis_password_from_env_or_file_and_acl_username_authenticate() {
     let password = "redis-pw-Tq81Zk";
     let acl_password = "acl-pw-Mn52Hd";
+    // The ACL user gets exactly the rules docs/operations.md#running-several-replicas
+    // recommends: its prefix's keys and channels, no dangerous commands.
     let redis = RedisServer::start_with(RedisOptions {
         password: Some(password.to_string()),
         user: Some(("sg-user".to_string(), acl_password.to_string())),
+        user_rules: DOCUMENTED_ACL.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     })
     .await;
@@ -1093,6 +1109,11 @@ async fn redis_password_from_env_or_file_and_acl_username_authenticate() {
     cache_through(&redis, &a, "t-admin", 200).await;
     assert_eq!(read(&e, "t-admin").await.status, 200);
     assert_eq!(auth.calls(), 2, "the password user did not read the entry");
+
+    // A purge through the restricted ACL user reaches Redis and the other replica.
+    let resp = a.admin_post("/cache/purge", "{}").send().await;
+    assert_eq!(resp.status, 200, "purge as the ACL user: {}", resp.text());
+    assert!(redis.string_keys().await.is_empty(), "purge left entries");
 
     let (resp, took) = timed(&w, "t-write").await;
     assert_eq!(resp.status, 200, "{}", resp.text());

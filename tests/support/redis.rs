@@ -26,8 +26,10 @@ pub struct RedisOptions {
     pub tls: bool,
     /// `requirepass` for the default user.
     pub password: Option<String>,
-    /// An ACL user `(name, password)` with every permission.
+    /// An ACL user `(name, password)`, with every permission unless `user_rules`.
     pub user: Option<(String, String)>,
+    /// ACL rules for `user` (e.g. `~scopegate:*`, `+@read`); empty: `~* &* +@all`.
+    pub user_rules: Vec<String>,
 }
 
 pub struct RedisServer {
@@ -145,11 +147,12 @@ impl RedisServer {
             c.arg("--requirepass").arg(pw);
         }
         if let Some((user, pw)) = &self.opts.user {
-            c.arg("--user")
-                .arg(user)
-                .arg("on")
-                .arg(format!(">{pw}"))
-                .args(["~*", "&*", "+@all"]);
+            c.arg("--user").arg(user).arg("on").arg(format!(">{pw}"));
+            if self.opts.user_rules.is_empty() {
+                c.args(["~*", "&*", "+@all"]);
+            } else {
+                c.args(&self.opts.user_rules);
+            }
         }
         c.stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -157,12 +160,16 @@ impl RedisServer {
         c
     }
 
-    /// Credentials the inspection client uses (any user with every permission).
+    /// Credentials the inspection client uses: the default user's password, else the
+    /// ACL user (the default user has every permission).
     fn admin_auth(&self) -> Option<(Option<String>, String)> {
-        if let Some((u, p)) = &self.opts.user {
-            return Some((Some(u.clone()), p.clone()));
+        if let Some(p) = &self.opts.password {
+            return Some((None, p.clone()));
         }
-        self.opts.password.clone().map(|p| (None, p))
+        self.opts
+            .user
+            .as_ref()
+            .map(|(u, p)| (Some(u.clone()), p.clone()))
     }
 
     async fn spawn(&self) -> Result<(), String> {
