@@ -7,7 +7,9 @@
 //! `rediss://` with `ca_file`, ACL/password authentication, and the config errors.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::future::join_all;
 
@@ -338,7 +340,8 @@ async fn redis_lifetime_is_never_beyond_exp_ttl_or_negative_ttl() {
             .as_millis() as i64
     };
     // (token, status, latest allowed expiry in unix ms)
-    let cases: Vec<(&str, u16, Box<dyn Fn() -> i64>)> = vec![
+    type Latest = Box<dyn Fn() -> i64>;
+    let cases: Vec<(&str, u16, Latest)> = vec![
         ("t-exp-5s", 200, Box::new(move || exp_short * 1000)),
         ("t-exp-1h", 200, Box::new(move || now_ms() + 10_000)),
         ("t-no-exp", 200, Box::new(move || now_ms() + 10_000)),
