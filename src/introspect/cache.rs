@@ -94,12 +94,42 @@ impl Entry {
         }
     }
 
+    /// An entry from the shared cache (docs/reference.md#shared-cache): its remaining
+    /// lifetime there, never beyond this replica's own `ttl` (`negative_ttl` when
+    /// inactive) nor past `exp`.
+    pub fn shared(
+        info: Arc<TokenInfo>,
+        token: &[u8],
+        config: &CacheConfig,
+        remaining: Duration,
+    ) -> Self {
+        let mut entry = Self::new(info, token, config, Duration::ZERO);
+        entry.lifetime = entry.lifetime.min(remaining);
+        entry
+    }
+
+    /// How long the cache keeps it.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     pub fn matches(&self, purge: &Purge) -> bool {
         match purge {
             Purge::All => true,
             Purge::Subject(s) => self.info.subject() == Some(s.as_str()),
             Purge::TokenSha256(d) => &self.token_sha256 == d,
         }
+    }
+}
+
+/// Evicts the entries of `cache` that `purge` covers, at once.
+pub fn evict(cache: &AnswerCache, purge: &Purge) {
+    if *purge == Purge::All {
+        cache.invalidate_all();
+    } else {
+        let purge = purge.clone();
+        // Only fails when closures are unsupported, which `build` enables.
+        let _ = cache.invalidate_entries_if(move |_, entry| entry.matches(&purge));
     }
 }
 
