@@ -479,6 +479,55 @@ async fn purge_all_sent_to_one_replica_reaches_every_replica_and_empties_redis()
     purge_reaches_every_replica("{}", &["pa-1", "pa-2", "pb-1"], &[]).await;
 }
 
+/// A replica cut off from Redis cannot hear a purge that another replica completes (200).
+/// The promise still holds: no replica serves the purged entry more than 1 s after the
+/// 200 — so a replica without its purge subscription must not keep answering from its
+/// own cache as if nothing could have been purged.
+#[tokio::test]
+async fn a_replica_cut_off_from_redis_never_serves_an_entry_purged_elsewhere_after_1s() {
+    let redis = RedisServer::start().await;
+    let relay = Relay::start(redis.addr()).await;
+    let files = Files::new();
+    let key = files.write("key", KEY_A);
+    let auth = AuthServer::start().await;
+    auth.token(
+        "pc-1",
+        active().scope("orders:read").sub("alice").exp_in(3600),
+    );
+    let direct = config(&redis.url(), &key, &[timeout_ms(TIMEOUT_MS)]);
+    let via_relay = config(&relay.url(), &key, &[timeout_ms(TIMEOUT_MS)]);
+    let (r0, r1) = tokio::join!(replica(&direct, &auth), replica(&via_relay, &auth));
+    cache_through(&redis, &r0, "pc-1", 200).await;
+    assert_eq!(read(&r1, "pc-1").await.status, 200);
+    assert_eq!(auth.calls(), 1, "not shared");
+    auth.token("pc-1", inactive());
+
+    // Long enough for r1's reconnect attempts to back off past 1 s.
+    relay.set_down(true);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let resp = r0
+        .admin_post("/cache/purge", r#"{"subject":"alice"}"#)
+        .send()
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let purged_at = Instant::now();
+    // Redis comes back for r1 at once; whatever r1 does to catch up must fit in 1 s.
+    relay.set_down(false);
+    loop {
+        let resp = read(&r1, "pc-1").await;
+        if resp.status == 401 {
+            break;
+        }
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert!(
+            purged_at.elapsed() < Duration::from_secs(1),
+            "r1 (cut off from Redis during the purge) still serves the revoked token 1 s after r0 answered 200"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    read(&r1, "pc-1").await.assert_invalid_token();
+}
+
 #[tokio::test]
 async fn purge_while_redis_is_down_purges_locally_and_answers_503_shared_purge_failed() {
     let redis = RedisServer::start().await;
@@ -1118,7 +1167,7 @@ async fn redis_password_from_env_or_file_and_acl_username_authenticate() {
     assert_eq!(resp.status, 200, "purge as the ACL user: {}", resp.text());
     assert!(redis.string_keys().await.is_empty(), "purge left entries");
 
-    let (resp, took) = timed(&w, "t-write").await;
+    let (resp, took) = timed(&w, "t-read").await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert!(took < bound());
     assert!(shared_count(&w, "error").await >= 1.0);
@@ -1203,7 +1252,8 @@ async fn check_rejects_a_url_that_is_not_redis_or_rediss() {
         "unix:///tmp/redis.sock",
     ] {
         let (_d, path, text) = shared_config(&shared_table(url, &key, &[])).await;
-        assert_config_error(&check(&path), &path, &[line_of(&text, "url = ")], "url");
+        let line = line_of(&text, &format!("url = {}", q(url)));
+        assert_config_error(&check(&path), &path, &[line], "url");
     }
 }
 
