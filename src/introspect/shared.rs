@@ -586,8 +586,18 @@ impl Shared {
         epoch: Arc<AtomicU64>,
         asked_at: u64,
     ) {
-        let millis = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
-        if millis == 0 {
+        // The same lifetime as the in-process entry, but to the millisecond: never past
+        // `exp` (whole seconds) even by the fraction of a second `exp - now` rounds off.
+        let now = now_ms();
+        let mut expires_at =
+            now.saturating_add(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
+        if info.is_active() {
+            if let Some(exp) = info.exp() {
+                let exp_ms = u64::try_from(exp).unwrap_or(0).saturating_mul(1000);
+                expires_at = expires_at.min(exp_ms);
+            }
+        }
+        if expires_at <= now {
             return;
         }
         let Some(conn) = self.link.connection() else {
@@ -599,13 +609,10 @@ impl Shared {
         let link = &self.link;
         let sha: [u8; 32] = Sha256::digest(token).into();
         let key = link.keys.entry_key(&link.settings.prefix, &self.ns, &sha);
-        let Some(value) = link.keys.seal_entry(
-            &self.ns,
-            token,
-            &key,
-            now_ms().saturating_add(millis),
-            &claims,
-        ) else {
+        let Some(value) = link
+            .keys
+            .seal_entry(&self.ns, token, &key, expires_at, &claims)
+        else {
             return;
         };
         let index = info
@@ -619,14 +626,14 @@ impl Shared {
                 // every entry in it (Redis 7 or Valkey).
                 let mut pipe = redis::pipe();
                 pipe.cmd("SADD").arg(&index).arg(&key).ignore();
-                pipe.cmd("PEXPIRE")
+                pipe.cmd("PEXPIREAT")
                     .arg(&index)
-                    .arg(millis)
+                    .arg(expires_at)
                     .arg("NX")
                     .ignore();
-                pipe.cmd("PEXPIRE")
+                pipe.cmd("PEXPIREAT")
                     .arg(&index)
-                    .arg(millis)
+                    .arg(expires_at)
                     .arg("GT")
                     .ignore();
                 let mut c = conn.clone();
@@ -640,7 +647,8 @@ impl Shared {
                 return;
             }
             let mut set = redis::cmd("SET");
-            set.arg(&key).arg(value).arg("PX").arg(millis);
+            // Absolute (PXAT), so the time this task waited does not lengthen it.
+            set.arg(&key).arg(value).arg("PXAT").arg(expires_at);
             let mut c = conn;
             if !matches!(
                 tokio::time::timeout(limit, set.query_async::<()>(&mut c)).await,
