@@ -51,7 +51,9 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// The subscriber checks its connection this often.
 const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// At most this long between attempts: a replica resubscribes (and so hears purges
+/// again) within about a second of Redis coming back.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Each Redis operation of a purge waits at least this long (a purge is an admin call,
 /// not the request path: `timeout` alone could be too tight for a SCAN page).
 const PURGE_OP_TIMEOUT: Duration = Duration::from_secs(1);
