@@ -161,3 +161,42 @@ pub fn now_unix() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(claims: serde_json::Value) -> Arc<TokenInfo> {
+        let serde_json::Value::Object(map) = claims else {
+            unreachable!()
+        };
+        Arc::new(TokenInfo::from_claims(map).unwrap())
+    }
+
+    #[test]
+    fn a_shared_entry_lives_what_is_left_never_beyond_ttl_or_exp() {
+        let config = CacheConfig {
+            ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+            ..CacheConfig::default()
+        };
+        let active = info(serde_json::json!({"active": true}));
+        let left = Duration::from_millis(1500);
+        assert_eq!(
+            Entry::shared(active.clone(), b"t", &config, left).lifetime(),
+            left
+        );
+        let long = Duration::from_secs(600);
+        assert_eq!(
+            Entry::shared(active, b"t", &config, long).lifetime(),
+            config.ttl
+        );
+        let soon = info(serde_json::json!({"active": true, "exp": now_unix() + 2}));
+        assert!(Entry::shared(soon, b"t", &config, long).lifetime() <= Duration::from_secs(2));
+        let inactive = info(serde_json::json!({"active": false}));
+        assert_eq!(
+            Entry::shared(inactive, b"t", &config, long).lifetime(),
+            config.negative_ttl
+        );
+    }
+}

@@ -48,8 +48,9 @@ const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// A PING slower than this counts as a dead connection (generous: `timeout` already
 /// bounds every request; this only decides when to reconnect).
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// The subscriber checks its connection this often.
-const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(5);
+/// The subscriber checks its connection this often (a silently dead subscription is
+/// noticed, and the local caches cleared on resubscribing, within a few seconds).
+const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// At most this long between attempts: a replica resubscribes (and so hears purges
 /// again) within about a second of Redis coming back.
@@ -621,7 +622,11 @@ impl Shared {
             .subject()
             .map(|s| link.keys.subject_key(&link.settings.prefix, s));
         let link = link.clone();
-        tokio::spawn(async move {
+        // Outside a tokio runtime (a caller polling with another executor) nothing is written.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
             let limit = link.settings.timeout;
             if let Some(index) = index {
                 // NX sets a first expiry, GT only ever extends it: the index outlives
