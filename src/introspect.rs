@@ -181,8 +181,13 @@ impl Introspector {
     pub async fn introspect(&self, token: &BearerToken) -> Result<Arc<TokenInfo>, IntrospectError> {
         let key = self.keyer.digest(token.expose());
         if let Some(entry) = self.cache.get(&key).await {
-            self.metrics.cache_hits.inc();
-            return Ok(entry.info.clone());
+            if self.shared.as_ref().is_none_or(|s| s.trusts(&entry)) {
+                self.metrics.cache_hits.inc();
+                return Ok(entry.info.clone());
+            }
+            // docs/reference.md#shared-cache: not hearing other replicas' purges, so an
+            // entry older than that could have been purged elsewhere.
+            self.cache.invalidate(&key).await;
         }
         self.metrics.cache_misses.inc();
         let init = async {
@@ -264,6 +269,9 @@ impl Introspector {
 
     async fn stale_answer(&self, key: &TokenDigest) -> Option<Arc<TokenInfo>> {
         let entry = self.stale.as_ref()?.get(key).await?;
+        if self.shared.as_ref().is_some_and(|s| !s.trusts(&entry)) {
+            return None;
+        }
         // Never past exp: the pipeline checks exp again, this only avoids a useless hit.
         let fresh = entry.info.exp().is_none_or(|exp| now_unix() < exp);
         fresh.then(|| entry.info.clone())

@@ -30,6 +30,9 @@ pub struct Entry {
     pub token_sha256: [u8; 32],
     /// How long moka keeps it.
     lifetime: Duration,
+    /// When it was made (the shared cache trusts only young entries while it cannot
+    /// hear purges, docs/reference.md#shared-cache).
+    created: tokio::time::Instant,
 }
 
 /// Keys and lifetimes for one (endpoint, client id).
@@ -91,6 +94,7 @@ impl Entry {
             info,
             token_sha256: Sha256::digest(token).into(),
             lifetime,
+            created: tokio::time::Instant::now(),
         }
     }
 
@@ -111,6 +115,11 @@ impl Entry {
     /// How long the cache keeps it.
     pub fn lifetime(&self) -> Duration {
         self.lifetime
+    }
+
+    /// How long ago it was made.
+    pub fn age(&self) -> Duration {
+        self.created.elapsed()
     }
 
     pub fn matches(&self, purge: &Purge) -> bool {

@@ -48,9 +48,16 @@ const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// A PING slower than this counts as a dead connection (generous: `timeout` already
 /// bounds every request; this only decides when to reconnect).
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// The subscriber checks its connection this often (a silently dead subscription is
-/// noticed, and the local caches cleared on resubscribing, within a few seconds).
-const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(1);
+/// The subscriber PINGs this often, each PING bounded by this too: a healthy
+/// subscription is confirmed at least every [`HEARD_FOR`].
+const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_millis(400);
+/// A confirmed subscription (subscribed, or a PING answered on it) counts as hearing
+/// every purge for this long. Past it (lost, or a PING unanswered), in-process entries
+/// older than [`UNHEARD_MAX_AGE`] are not served: a purge elsewhere may have been
+/// missed (docs/reference.md#shared-cache, "other replicas within 1 s").
+const HEARD_FOR: Duration = Duration::from_millis(900);
+/// While purges cannot be heard, the oldest in-process entry still served.
+pub const UNHEARD_MAX_AGE: Duration = Duration::from_millis(900);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// At most this long between attempts: a replica resubscribes (and so hears purges
 /// again) within about a second of Redis coming back.
@@ -142,6 +149,9 @@ pub struct Link {
     wake: Notify,
     target: ArcSwapOption<Target>,
     metrics: Arc<Metrics>,
+    /// Until when (ms after `base`) purges are known to be heard; 0: not subscribed.
+    heard_until: AtomicU64,
+    base: Instant,
     /// Dropped with the link, which ends its background tasks.
     _stop: watch::Sender<()>,
 }
@@ -192,6 +202,8 @@ impl Link {
             wake: Notify::new(),
             target: ArcSwapOption::empty(),
             metrics,
+            heard_until: AtomicU64::new(0),
+            base: Instant::now(),
             _stop: stop,
         });
         match tokio::runtime::Handle::try_current() {
@@ -211,6 +223,26 @@ impl Link {
     /// Whether the data connection is up (for tests and diagnostics).
     pub fn is_connected(&self) -> bool {
         self.conn.load().is_some()
+    }
+
+    /// Whether purges from other replicas are being heard (subscribed, confirmed
+    /// within [`HEARD_FOR`]).
+    pub fn hears_purges(&self) -> bool {
+        self.ms_now() < self.heard_until.load(Ordering::Acquire)
+    }
+
+    fn ms_now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The subscription was just confirmed: purges are heard for [`HEARD_FOR`].
+    fn heard(&self) {
+        let until = self.ms_now().saturating_add(HEARD_FOR.as_millis() as u64);
+        self.heard_until.store(until, Ordering::Release);
+    }
+
+    fn unheard(&self) {
+        self.heard_until.store(0, Ordering::Release);
     }
 
     /// Points remote purges at the current state (docs/reference.md#shared-cache).
@@ -408,6 +440,7 @@ async fn subscribe(link: Weak<Link>, mut stop: watch::Receiver<()>) {
             Ok(Ok(pubsub)) => {
                 let Some(strong) = link.upgrade() else { return };
                 strong.apply_remote(&Purge::All);
+                strong.heard();
                 drop(strong);
                 if established_before {
                     tracing::warn!("shared cache: purge subscription re-established; local caches cleared and tunnels closed, since purges may have been missed");
@@ -420,7 +453,10 @@ async fn subscribe(link: Weak<Link>, mut stop: watch::Receiver<()>) {
                 if !listen(&link, pubsub, &channel, &mut stop).await {
                     return;
                 }
-                tracing::warn!("shared cache: purge subscription lost; reconnecting");
+                if let Some(strong) = link.upgrade() {
+                    strong.unheard();
+                }
+                tracing::warn!("shared cache: purge subscription lost; reconnecting, and meanwhile in-process entries are served only while young");
             }
             Ok(Err(error)) => {
                 failures += 1;
@@ -472,13 +508,17 @@ async fn listen(
                 }
             }
             _ = tick.tick() => {
+                // The answer comes after every message published before it: a PONG
+                // means nothing was missed up to now.
                 let alive = matches!(
-                    tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await,
+                    tokio::time::timeout(SUBSCRIBER_PING_INTERVAL, sink.ping::<redis::Value>()).await,
                     Ok(Ok(_))
                 );
+                let Some(strong) = link.upgrade() else { return false };
                 if !alive {
                     return true;
                 }
+                strong.heard();
             }
             _ = stop.changed() => return false,
         }
@@ -517,6 +557,12 @@ impl Shared {
 
     pub fn link(&self) -> &Arc<Link> {
         &self.link
+    }
+
+    /// Whether an in-process entry may be served: always while purges are heard, else
+    /// only while it is younger than [`UNHEARD_MAX_AGE`].
+    pub fn trusts(&self, entry: &super::cache::Entry) -> bool {
+        self.link.hears_purges() || entry.age() < UNHEARD_MAX_AGE
     }
 
     /// Looks `token` up in Redis; `None` is a miss, whatever the reason (not connected,
