@@ -211,6 +211,11 @@ impl Introspector {
                 }
             }
             let asked_at = self.epoch.load(Ordering::Acquire);
+            let asked_ms = if self.shared.is_some() {
+                shared::now_ms()
+            } else {
+                0
+            };
             let started = Instant::now();
             let result = self.client.introspect(token.expose()).await;
             self.metrics
@@ -231,6 +236,7 @@ impl Introspector {
                     entry.lifetime(),
                     self.epoch.clone(),
                     asked_at,
+                    asked_ms,
                 );
             }
             self.keep_stale(key, info, token).await;

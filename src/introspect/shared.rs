@@ -622,11 +622,11 @@ impl Shared {
         }
     }
 
-    /// Writes an answer for `lifetime` in the background (never delays the response),
-    /// each step bounded by `timeout`. Skipped if a purge happened since the answer was
-    /// asked for (`epoch` moved from `asked_at`). An entry with a subject is added to
-    /// that subject's index first, so no entry is ever written that a purge by subject
-    /// could miss.
+    /// Writes an answer for `lifetime`, counted from `asked_ms` (when the server was
+    /// asked), in the background (never delays the response), each step bounded by
+    /// `timeout`. Skipped if a purge happened since the answer was asked for (`epoch`
+    /// moved from `asked_at`). An entry with a subject is added to that subject's index
+    /// first, so no entry is ever written that a purge by subject could miss.
     pub fn store(
         &self,
         token: &[u8],
@@ -634,12 +634,14 @@ impl Shared {
         lifetime: Duration,
         epoch: Arc<AtomicU64>,
         asked_at: u64,
+        asked_ms: u64,
     ) {
         // The same lifetime as the in-process entry, but to the millisecond: never past
         // `exp` (whole seconds) even by the fraction of a second `exp - now` rounds off.
+        // Counted from when the server was asked (the answer may be that old already).
         let now = now_ms();
         let mut expires_at =
-            now.saturating_add(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
+            asked_ms.saturating_add(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
         if info.is_active() {
             if let Some(exp) = info.exp() {
                 let exp_ms = u64::try_from(exp).unwrap_or(0).saturating_mul(1000);
@@ -789,7 +791,8 @@ fn glob_escape(prefix: &str) -> String {
     out
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch (the clock the sealed expiry and PXAT use).
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
