@@ -180,14 +180,22 @@ impl Introspector {
     /// The answer for `token`: cached, or from one coalesced call.
     pub async fn introspect(&self, token: &BearerToken) -> Result<Arc<TokenInfo>, IntrospectError> {
         let key = self.keyer.digest(token.expose());
+        let mut unheard = None;
         if let Some(entry) = self.cache.get(&key).await {
             if self.shared.as_ref().is_none_or(|s| s.trusts(&entry)) {
                 self.metrics.cache_hits.inc();
                 return Ok(entry.info.clone());
             }
-            // docs/reference.md#shared-cache: not hearing other replicas' purges, so an
-            // entry older than that could have been purged elsewhere.
+            if !self.health.is_up() {
+                // The authorization server is down: answer as without a shared cache.
+                self.metrics.cache_hits.inc();
+                return Ok(entry.info.clone());
+            }
+            // docs/reference.md#shared-cache: this replica cannot hear other replicas'
+            // purges, and the entry is older than that: ask again. Kept as a fallback in
+            // case the authorization server fails (then it is served as before).
             self.cache.invalidate(&key).await;
+            unheard = Some(entry);
         }
         self.metrics.cache_misses.inc();
         let init = async {
@@ -244,7 +252,11 @@ impl Introspector {
         };
         match self.cache.try_get_with(key, init).await {
             Ok(entry) => Ok(entry.info.clone()),
-            Err(error) => match self.stale_answer(&key).await {
+            Err(error) => match self.stale_answer(&key).await.or_else(|| {
+                unheard
+                    .filter(|e| e.info.exp().is_none_or(|exp| now_unix() < exp))
+                    .map(|e| e.info.clone())
+            }) {
                 Some(info) => {
                     tracing::warn!(error = %error, "authorization server failing; serving a stale answer");
                     Ok(info)
@@ -275,9 +287,6 @@ impl Introspector {
 
     async fn stale_answer(&self, key: &TokenDigest) -> Option<Arc<TokenInfo>> {
         let entry = self.stale.as_ref()?.get(key).await?;
-        if self.shared.as_ref().is_some_and(|s| !s.trusts(&entry)) {
-            return None;
-        }
         // Never past exp: the pipeline checks exp again, this only avoids a useless hit.
         let fresh = entry.info.exp().is_none_or(|exp| now_unix() < exp);
         fresh.then(|| entry.info.clone())

@@ -53,8 +53,10 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_millis(400);
 /// A confirmed subscription (subscribed, or a PING answered on it) counts as hearing
 /// every purge for this long. Past it (lost, or a PING unanswered), in-process entries
-/// older than [`UNHEARD_MAX_AGE`] are not served: a purge elsewhere may have been
-/// missed (docs/reference.md#shared-cache, "other replicas within 1 s").
+/// older than [`UNHEARD_MAX_AGE`] are asked for again: a purge elsewhere may have been
+/// missed (docs/reference.md#shared-cache, "other replicas within 1 s"). While the
+/// authorization server is down (or that call fails) they are served as before, so
+/// Redis never adds a failure.
 const HEARD_FOR: Duration = Duration::from_millis(900);
 /// While purges cannot be heard, the oldest in-process entry still served.
 pub const UNHEARD_MAX_AGE: Duration = Duration::from_millis(900);
