@@ -202,6 +202,13 @@ impl Introspector {
             // docs/reference.md#shared-cache: in-process → Redis → authorization server,
             // inside the single flight: racing requests make one Redis GET.
             let asked_at = self.epoch.load(Ordering::Acquire);
+            // A Redis entry's lifetime counts from here (before the Redis lookup and the
+            // call): never later than the answer could be.
+            let asked_ms = if self.shared.is_some() {
+                shared::now_ms()
+            } else {
+                0
+            };
             if let Some(shared) = &self.shared {
                 if let Some(shared::Hit { info, remaining }) = shared.lookup(token.expose()).await {
                     // A purge while the GET was in flight may have been for this entry.
@@ -219,11 +226,6 @@ impl Introspector {
                 }
             }
             let asked_at = self.epoch.load(Ordering::Acquire);
-            let asked_ms = if self.shared.is_some() {
-                shared::now_ms()
-            } else {
-                0
-            };
             let started = Instant::now();
             let result = self.client.introspect(token.expose()).await;
             self.metrics
