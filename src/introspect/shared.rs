@@ -228,7 +228,7 @@ impl Link {
     }
 
     /// Whether purges from other replicas are being heard (subscribed, confirmed
-    /// within [`HEARD_FOR`]).
+    /// within the last 900 ms).
     pub fn hears_purges(&self) -> bool {
         self.ms_now() < self.heard_until.load(Ordering::Acquire)
     }
@@ -237,7 +237,7 @@ impl Link {
         u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// The subscription was just confirmed: purges are heard for [`HEARD_FOR`].
+    /// The subscription was just confirmed: purges are heard for `HEARD_FOR`.
     fn heard(&self) {
         let until = self.ms_now().saturating_add(HEARD_FOR.as_millis() as u64);
         self.heard_until.store(until, Ordering::Release);
