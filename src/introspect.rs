@@ -180,15 +180,35 @@ impl Introspector {
     /// The answer for `token`: cached, or from one coalesced call.
     pub async fn introspect(&self, token: &BearerToken) -> Result<Arc<TokenInfo>, IntrospectError> {
         let key = self.keyer.digest(token.expose());
+        let mut unheard = None;
         if let Some(entry) = self.cache.get(&key).await {
-            self.metrics.cache_hits.inc();
-            return Ok(entry.info.clone());
+            if self.shared.as_ref().is_none_or(|s| s.trusts(&entry)) {
+                self.metrics.cache_hits.inc();
+                return Ok(entry.info.clone());
+            }
+            if !self.health.is_up() {
+                // The authorization server is down: answer as without a shared cache.
+                self.metrics.cache_hits.inc();
+                return Ok(entry.info.clone());
+            }
+            // docs/reference.md#shared-cache: this replica cannot hear other replicas'
+            // purges, and the entry is older than that: ask again. Kept as a fallback in
+            // case the authorization server fails (then it is served as before).
+            self.cache.invalidate(&key).await;
+            unheard = Some(entry);
         }
         self.metrics.cache_misses.inc();
         let init = async {
             // docs/reference.md#shared-cache: in-process → Redis → authorization server,
             // inside the single flight: racing requests make one Redis GET.
             let asked_at = self.epoch.load(Ordering::Acquire);
+            // A Redis entry's lifetime counts from here (before the Redis lookup and the
+            // call): never later than the answer could be.
+            let asked_ms = if self.shared.is_some() {
+                shared::now_ms()
+            } else {
+                0
+            };
             if let Some(shared) = &self.shared {
                 if let Some(shared::Hit { info, remaining }) = shared.lookup(token.expose()).await {
                     // A purge while the GET was in flight may have been for this entry.
@@ -226,6 +246,7 @@ impl Introspector {
                     entry.lifetime(),
                     self.epoch.clone(),
                     asked_at,
+                    asked_ms,
                 );
             }
             self.keep_stale(key, info, token).await;
@@ -233,7 +254,11 @@ impl Introspector {
         };
         match self.cache.try_get_with(key, init).await {
             Ok(entry) => Ok(entry.info.clone()),
-            Err(error) => match self.stale_answer(&key).await {
+            Err(error) => match self.stale_answer(&key).await.or_else(|| {
+                unheard
+                    .filter(|e| e.info.exp().is_none_or(|exp| now_unix() < exp))
+                    .map(|e| e.info.clone())
+            }) {
                 Some(info) => {
                     tracing::warn!(error = %error, "authorization server failing; serving a stale answer");
                     Ok(info)

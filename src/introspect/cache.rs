@@ -30,6 +30,9 @@ pub struct Entry {
     pub token_sha256: [u8; 32],
     /// How long moka keeps it.
     lifetime: Duration,
+    /// When it was made (the shared cache trusts only young entries while it cannot
+    /// hear purges, docs/reference.md#shared-cache).
+    created: tokio::time::Instant,
 }
 
 /// Keys and lifetimes for one (endpoint, client id).
@@ -91,6 +94,7 @@ impl Entry {
             info,
             token_sha256: Sha256::digest(token).into(),
             lifetime,
+            created: tokio::time::Instant::now(),
         }
     }
 
@@ -111,6 +115,11 @@ impl Entry {
     /// How long the cache keeps it.
     pub fn lifetime(&self) -> Duration {
         self.lifetime
+    }
+
+    /// How long ago it was made.
+    pub fn age(&self) -> Duration {
+        self.created.elapsed()
     }
 
     pub fn matches(&self, purge: &Purge) -> bool {
@@ -160,4 +169,43 @@ pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(claims: serde_json::Value) -> Arc<TokenInfo> {
+        let serde_json::Value::Object(map) = claims else {
+            unreachable!()
+        };
+        Arc::new(TokenInfo::from_claims(map).unwrap())
+    }
+
+    #[test]
+    fn a_shared_entry_lives_what_is_left_never_beyond_ttl_or_exp() {
+        let config = CacheConfig {
+            ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+            ..CacheConfig::default()
+        };
+        let active = info(serde_json::json!({"active": true}));
+        let left = Duration::from_millis(1500);
+        assert_eq!(
+            Entry::shared(active.clone(), b"t", &config, left).lifetime(),
+            left
+        );
+        let long = Duration::from_secs(600);
+        assert_eq!(
+            Entry::shared(active, b"t", &config, long).lifetime(),
+            config.ttl
+        );
+        let soon = info(serde_json::json!({"active": true, "exp": now_unix() + 2}));
+        assert!(Entry::shared(soon, b"t", &config, long).lifetime() <= Duration::from_secs(2));
+        let inactive = info(serde_json::json!({"active": false}));
+        assert_eq!(
+            Entry::shared(inactive, b"t", &config, long).lifetime(),
+            config.negative_ttl
+        );
+    }
 }

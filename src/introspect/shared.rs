@@ -48,10 +48,22 @@ const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// A PING slower than this counts as a dead connection (generous: `timeout` already
 /// bounds every request; this only decides when to reconnect).
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// The subscriber checks its connection this often.
-const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(5);
+/// The subscriber PINGs this often, each PING bounded by this too: a healthy
+/// subscription is confirmed at least every [`HEARD_FOR`].
+const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_millis(400);
+/// A confirmed subscription (subscribed, or a PING answered on it) counts as hearing
+/// every purge for this long. Past it (lost, or a PING unanswered), in-process entries
+/// older than [`UNHEARD_MAX_AGE`] are asked for again: a purge elsewhere may have been
+/// missed (docs/reference.md#shared-cache, "other replicas within 1 s"). While the
+/// authorization server is down (or that call fails) they are served as before, so
+/// Redis never adds a failure.
+const HEARD_FOR: Duration = Duration::from_millis(900);
+/// While purges cannot be heard, the oldest in-process entry still served.
+pub const UNHEARD_MAX_AGE: Duration = Duration::from_millis(900);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// At most this long between attempts: a replica resubscribes (and so hears purges
+/// again) within about a second of Redis coming back.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Each Redis operation of a purge waits at least this long (a purge is an admin call,
 /// not the request path: `timeout` alone could be too tight for a SCAN page).
 const PURGE_OP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -139,6 +151,9 @@ pub struct Link {
     wake: Notify,
     target: ArcSwapOption<Target>,
     metrics: Arc<Metrics>,
+    /// Until when (ms after `base`) purges are known to be heard; 0: not subscribed.
+    heard_until: AtomicU64,
+    base: Instant,
     /// Dropped with the link, which ends its background tasks.
     _stop: watch::Sender<()>,
 }
@@ -189,6 +204,8 @@ impl Link {
             wake: Notify::new(),
             target: ArcSwapOption::empty(),
             metrics,
+            heard_until: AtomicU64::new(0),
+            base: Instant::now(),
             _stop: stop,
         });
         match tokio::runtime::Handle::try_current() {
@@ -208,6 +225,26 @@ impl Link {
     /// Whether the data connection is up (for tests and diagnostics).
     pub fn is_connected(&self) -> bool {
         self.conn.load().is_some()
+    }
+
+    /// Whether purges from other replicas are being heard (subscribed, confirmed
+    /// within the last 900 ms).
+    pub fn hears_purges(&self) -> bool {
+        self.ms_now() < self.heard_until.load(Ordering::Acquire)
+    }
+
+    fn ms_now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The subscription was just confirmed: purges are heard for `HEARD_FOR`.
+    fn heard(&self) {
+        let until = self.ms_now().saturating_add(HEARD_FOR.as_millis() as u64);
+        self.heard_until.store(until, Ordering::Release);
+    }
+
+    fn unheard(&self) {
+        self.heard_until.store(0, Ordering::Release);
     }
 
     /// Points remote purges at the current state (docs/reference.md#shared-cache).
@@ -405,6 +442,7 @@ async fn subscribe(link: Weak<Link>, mut stop: watch::Receiver<()>) {
             Ok(Ok(pubsub)) => {
                 let Some(strong) = link.upgrade() else { return };
                 strong.apply_remote(&Purge::All);
+                strong.heard();
                 drop(strong);
                 if established_before {
                     tracing::warn!("shared cache: purge subscription re-established; local caches cleared and tunnels closed, since purges may have been missed");
@@ -417,7 +455,10 @@ async fn subscribe(link: Weak<Link>, mut stop: watch::Receiver<()>) {
                 if !listen(&link, pubsub, &channel, &mut stop).await {
                     return;
                 }
-                tracing::warn!("shared cache: purge subscription lost; reconnecting");
+                if let Some(strong) = link.upgrade() {
+                    strong.unheard();
+                }
+                tracing::warn!("shared cache: purge subscription lost; reconnecting, and meanwhile in-process entries are served only while young");
             }
             Ok(Err(error)) => {
                 failures += 1;
@@ -469,13 +510,17 @@ async fn listen(
                 }
             }
             _ = tick.tick() => {
+                // The answer comes after every message published before it: a PONG
+                // means nothing was missed up to now.
                 let alive = matches!(
-                    tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await,
+                    tokio::time::timeout(SUBSCRIBER_PING_INTERVAL, sink.ping::<redis::Value>()).await,
                     Ok(Ok(_))
                 );
+                let Some(strong) = link.upgrade() else { return false };
                 if !alive {
                     return true;
                 }
+                strong.heard();
             }
             _ = stop.changed() => return false,
         }
@@ -514,6 +559,12 @@ impl Shared {
 
     pub fn link(&self) -> &Arc<Link> {
         &self.link
+    }
+
+    /// Whether an in-process entry may be served: always while purges are heard, else
+    /// only while it is younger than [`UNHEARD_MAX_AGE`].
+    pub fn trusts(&self, entry: &super::cache::Entry) -> bool {
+        self.link.hears_purges() || entry.age() < UNHEARD_MAX_AGE
     }
 
     /// Looks `token` up in Redis; `None` is a miss, whatever the reason (not connected,
@@ -573,11 +624,11 @@ impl Shared {
         }
     }
 
-    /// Writes an answer for `lifetime` in the background (never delays the response),
-    /// each step bounded by `timeout`. Skipped if a purge happened since the answer was
-    /// asked for (`epoch` moved from `asked_at`). An entry with a subject is added to
-    /// that subject's index first, so no entry is ever written that a purge by subject
-    /// could miss.
+    /// Writes an answer for `lifetime`, counted from `asked_ms` (when the server was
+    /// asked), in the background (never delays the response), each step bounded by
+    /// `timeout`. Skipped if a purge happened since the answer was asked for (`epoch`
+    /// moved from `asked_at`). An entry with a subject is added to that subject's index
+    /// first, so no entry is ever written that a purge by subject could miss.
     pub fn store(
         &self,
         token: &[u8],
@@ -585,9 +636,21 @@ impl Shared {
         lifetime: Duration,
         epoch: Arc<AtomicU64>,
         asked_at: u64,
+        asked_ms: u64,
     ) {
-        let millis = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
-        if millis == 0 {
+        // The same lifetime as the in-process entry, but to the millisecond: never past
+        // `exp` (whole seconds) even by the fraction of a second `exp - now` rounds off.
+        // Counted from when the server was asked (the answer may be that old already).
+        let now = now_ms();
+        let mut expires_at =
+            asked_ms.saturating_add(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
+        if info.is_active() {
+            if let Some(exp) = info.exp() {
+                let exp_ms = u64::try_from(exp).unwrap_or(0).saturating_mul(1000);
+                expires_at = expires_at.min(exp_ms);
+            }
+        }
+        if expires_at <= now {
             return;
         }
         let Some(conn) = self.link.connection() else {
@@ -599,34 +662,35 @@ impl Shared {
         let link = &self.link;
         let sha: [u8; 32] = Sha256::digest(token).into();
         let key = link.keys.entry_key(&link.settings.prefix, &self.ns, &sha);
-        let Some(value) = link.keys.seal_entry(
-            &self.ns,
-            token,
-            &key,
-            now_ms().saturating_add(millis),
-            &claims,
-        ) else {
+        let Some(value) = link
+            .keys
+            .seal_entry(&self.ns, token, &key, expires_at, &claims)
+        else {
             return;
         };
         let index = info
             .subject()
             .map(|s| link.keys.subject_key(&link.settings.prefix, s));
         let link = link.clone();
-        tokio::spawn(async move {
+        // Outside a tokio runtime (a caller polling with another executor) nothing is written.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
             let limit = link.settings.timeout;
             if let Some(index) = index {
                 // NX sets a first expiry, GT only ever extends it: the index outlives
                 // every entry in it (Redis 7 or Valkey).
                 let mut pipe = redis::pipe();
                 pipe.cmd("SADD").arg(&index).arg(&key).ignore();
-                pipe.cmd("PEXPIRE")
+                pipe.cmd("PEXPIREAT")
                     .arg(&index)
-                    .arg(millis)
+                    .arg(expires_at)
                     .arg("NX")
                     .ignore();
-                pipe.cmd("PEXPIRE")
+                pipe.cmd("PEXPIREAT")
                     .arg(&index)
-                    .arg(millis)
+                    .arg(expires_at)
                     .arg("GT")
                     .ignore();
                 let mut c = conn.clone();
@@ -640,7 +704,8 @@ impl Shared {
                 return;
             }
             let mut set = redis::cmd("SET");
-            set.arg(&key).arg(value).arg("PX").arg(millis);
+            // Absolute (PXAT), so the time this task waited does not lengthen it.
+            set.arg(&key).arg(value).arg("PXAT").arg(expires_at);
             let mut c = conn;
             if !matches!(
                 tokio::time::timeout(limit, set.query_async::<()>(&mut c)).await,
@@ -728,7 +793,8 @@ fn glob_escape(prefix: &str) -> String {
     out
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch (the clock the sealed expiry and PXAT use).
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
