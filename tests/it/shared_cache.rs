@@ -287,6 +287,36 @@ async fn a_token_introspected_through_one_of_three_replicas_is_a_redis_hit_on_th
     }
 }
 
+/// With the default `timeout` (50 ms) a Redis hit on loopback is a hit, not an error,
+/// and costs a few milliseconds, not tens (no Nagle / delayed-ACK stalls on the client).
+#[tokio::test]
+async fn a_redis_hit_with_the_default_timeout_is_a_hit_and_takes_milliseconds() {
+    let redis = RedisServer::start().await;
+    let files = Files::new();
+    let key = files.write("key", KEY_A);
+    let auth = AuthServer::start().await;
+    let cfg = config(&redis.url(), &key, &[]);
+    let r = replicas(2, &cfg, &auth).await;
+    let mut took = Vec::new();
+    for i in 0..15 {
+        let t = format!("fast-{i}");
+        auth.token(&t, active().scope("orders:read").sub("alice").exp_in(3600));
+        cache_through(&redis, &r[0], &t, 200).await;
+        let (resp, d) = timed(&r[1], &t).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        took.push(d);
+    }
+    took.sort();
+    let m = r[1].metrics().await;
+    assert_eq!(shared_metric(&m, "hit"), 15.0, "{}", m.text);
+    assert_eq!(auth.calls(), 15);
+    assert!(
+        took[7] < Duration::from_millis(25),
+        "median Redis-hit request {:?} (all: {took:?})",
+        took[7]
+    );
+}
+
 #[tokio::test]
 async fn two_replicas_share_negative_answers() {
     let redis = RedisServer::start().await;
