@@ -72,7 +72,21 @@ async fn replicas(n: usize, cfg: &TestConfig, auth: &AuthServer) -> Vec<Harness>
 }
 
 async fn replica(cfg: &TestConfig, auth: &AuthServer) -> Harness {
-    Harness::start_with(cfg.clone(), auth.clone(), Upstream::start().await).await
+    let h = Harness::start_with(cfg.clone(), auth.clone(), Upstream::start().await).await;
+    // It connects to Redis in the background (requests never wait for that). Give it up
+    // to 3 s, so that a test's first requests meet a connected replica; tests with Redis
+    // down or unreachable simply go on after that.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && !connected(&h) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h
+}
+
+fn connected(h: &Harness) -> bool {
+    h.log_json().iter().any(|l| {
+        field(l, "message").and_then(|m| m.as_str()) == Some("shared cache: connected to Redis")
+    })
 }
 
 async fn auth_with_standard_tokens() -> AuthServer {
@@ -143,6 +157,12 @@ async fn new_entries(redis: &RedisServer, before: &[Vec<u8>]) -> Vec<Vec<u8>> {
 
 /// Requests `token` on `h` (expecting `status`) and returns the Redis entries it wrote.
 async fn cache_through(redis: &RedisServer, h: &Harness, token: &str, status: u16) -> Vec<Vec<u8>> {
+    // The replica connects in the background (requests never wait for it): a request
+    // before that is a Redis `error` and writes nothing, so wait for the connection.
+    h.wait_log("the replica's Redis connection", |l| {
+        field(l, "message").and_then(|m| m.as_str()) == Some("shared cache: connected to Redis")
+    })
+    .await;
     let before = redis.string_keys().await;
     let r = read(h, token).await;
     assert_eq!(r.status, status, "{token}: {}", r.text());
