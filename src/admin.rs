@@ -144,9 +144,23 @@ impl Admin {
                 return json(StatusCode::BAD_REQUEST, &body);
             }
         };
-        self.state.load().purge(&purge);
-        tracing::info!(purge = ?PurgeLog(&purge), "introspection cache purged");
-        json(StatusCode::OK, r#"{"purged":true}"#)
+        let state = self.state.load_full();
+        match state.purge_everywhere(&purge).await {
+            Ok(()) => {
+                tracing::info!(purge = ?PurgeLog(&purge), "introspection cache purged");
+                json(StatusCode::OK, r#"{"purged":true}"#)
+            }
+            // docs/reference.md#shared-cache: the local purge happened; Redis did not take it.
+            Err(error) => {
+                tracing::warn!(purge = ?PurgeLog(&purge), error = %error, "local cache purged, but the shared cache (Redis) could not be purged");
+                let body = serde_json::json!({
+                    "error": "shared_purge_failed",
+                    "error_description": format!("this replica's cache was purged, but the shared cache was not: {error}; other replicas may still serve the purged entries"),
+                })
+                .to_string();
+                json(StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
     }
 }
 

@@ -151,6 +151,8 @@ pub struct CacheConfig {
     pub ttl: Duration,
     pub negative_ttl: Duration,
     pub stale_if_error: Duration,
+    /// `[introspection.cache.shared]`: the second level in Redis (docs/reference.md#shared-cache).
+    pub shared: Option<crate::introspect::shared::SharedSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +242,7 @@ impl Default for CacheConfig {
             ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(5),
             stale_if_error: Duration::ZERO,
+            shared: None,
         }
     }
 }

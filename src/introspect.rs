@@ -12,8 +12,9 @@ pub mod cache;
 pub mod client;
 pub mod info;
 pub mod revocation;
+pub mod shared;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub use revocation::Revocation;
 
 use self::cache::{AnswerCache, Entry, Keyer};
 use self::client::IntrospectionClient;
+use self::shared::Shared;
 use crate::config::{CacheConfig, IntrospectionConfig};
 use crate::metrics::Metrics;
 use crate::token::BearerToken;
@@ -101,6 +103,11 @@ pub struct Introspector {
     /// Every purge is announced here, for open tunnels (see [`Introspector::watch`]);
     /// shared across reloads so that a tunnel opened before one still hears purges.
     purges: broadcast::Sender<Arc<Purge>>,
+    /// The shared level in Redis, when configured (docs/reference.md#shared-cache).
+    shared: Option<Shared>,
+    /// Bumped by every purge: an answer read from Redis, or asked of the authorization
+    /// server, before the latest purge is not cached (it may be what was purged).
+    epoch: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Introspector {
@@ -124,21 +131,40 @@ impl Introspector {
     ) -> Result<Self, crate::tls::TlsError> {
         let client = IntrospectionClient::new(config)?;
         let endpoint = config.endpoint.to_string();
+        let local = |c: &CacheConfig| (c.max_entries, c.ttl, c.negative_ttl, c.stale_if_error);
         let reuse = previous.filter(|p| {
-            p.endpoint == endpoint && p.client_id == config.client_id && p.config == config.cache
+            p.endpoint == endpoint
+                && p.client_id == config.client_id
+                && local(&p.config) == local(&config.cache)
         });
-        let (cache, stale) = match reuse {
-            Some(p) => (p.cache.clone(), p.stale.clone()),
+        let (cache, stale, epoch) = match reuse {
+            Some(p) => (p.cache.clone(), p.stale.clone(), p.epoch.clone()),
             None => (
                 cache::build(config.cache.max_entries),
                 (!config.cache.stale_if_error.is_zero())
                     .then(|| cache::build(config.cache.max_entries)),
+                Arc::default(),
             ),
+        };
+        let shared = match &config.cache.shared {
+            Some(settings) => Some(
+                Shared::new(
+                    settings,
+                    previous.and_then(|p| p.shared.as_ref()),
+                    &endpoint,
+                    &config.client_id,
+                    &metrics,
+                )
+                .map_err(|e| crate::tls::TlsError::Invalid(e.to_string()))?,
+            ),
+            None => None,
         };
         let purges =
             previous.map_or_else(|| broadcast::channel(PURGE_BACKLOG).0, |p| p.purges.clone());
         Ok(Self {
             purges,
+            shared,
+            epoch,
             client,
             keyer: Keyer::new(&endpoint, &config.client_id),
             cache,
@@ -154,12 +180,52 @@ impl Introspector {
     /// The answer for `token`: cached, or from one coalesced call.
     pub async fn introspect(&self, token: &BearerToken) -> Result<Arc<TokenInfo>, IntrospectError> {
         let key = self.keyer.digest(token.expose());
+        let mut unheard = None;
         if let Some(entry) = self.cache.get(&key).await {
-            self.metrics.cache_hits.inc();
-            return Ok(entry.info.clone());
+            if self.shared.as_ref().is_none_or(|s| s.trusts(&entry)) {
+                self.metrics.cache_hits.inc();
+                return Ok(entry.info.clone());
+            }
+            if !self.health.is_up() {
+                // The authorization server is down: answer as without a shared cache.
+                self.metrics.cache_hits.inc();
+                return Ok(entry.info.clone());
+            }
+            // docs/reference.md#shared-cache: this replica cannot hear other replicas'
+            // purges, and the entry is older than that: ask again. Kept as a fallback in
+            // case the authorization server fails (then it is served as before).
+            self.cache.invalidate(&key).await;
+            unheard = Some(entry);
         }
         self.metrics.cache_misses.inc();
         let init = async {
+            // docs/reference.md#shared-cache: in-process → Redis → authorization server,
+            // inside the single flight: racing requests make one Redis GET.
+            let asked_at = self.epoch.load(Ordering::Acquire);
+            // A Redis entry's lifetime counts from here (before the Redis lookup and the
+            // call): never later than the answer could be.
+            let asked_ms = if self.shared.is_some() {
+                shared::now_ms()
+            } else {
+                0
+            };
+            if let Some(shared) = &self.shared {
+                if let Some(shared::Hit { info, remaining }) = shared.lookup(token.expose()).await {
+                    // A purge while the GET was in flight may have been for this entry.
+                    if self.epoch.load(Ordering::Acquire) == asked_at {
+                        let info = Arc::new(info);
+                        let entry = Arc::new(Entry::shared(
+                            info.clone(),
+                            token.expose(),
+                            &self.config,
+                            remaining,
+                        ));
+                        self.keep_stale(key, info, token).await;
+                        return Ok(entry);
+                    }
+                }
+            }
+            let asked_at = self.epoch.load(Ordering::Acquire);
             let started = Instant::now();
             let result = self.client.introspect(token.expose()).await;
             self.metrics
@@ -173,32 +239,51 @@ impl Introspector {
                 &self.config,
                 Duration::ZERO,
             ));
-            match (&self.stale, info.is_active()) {
-                (Some(stale), true) => {
-                    let kept = Entry::new(
-                        info,
-                        token.expose(),
-                        &self.config,
-                        self.config.stale_if_error,
-                    );
-                    stale.insert(key, Arc::new(kept)).await;
-                }
-                // docs/reference.md#introspection-cache: an inactive answer drops the stale copy, so a revoked token
-                // never comes back while the authorization server is failing.
-                (Some(stale), false) => stale.invalidate(&key).await,
-                (None, _) => {}
+            if let Some(shared) = &self.shared {
+                shared.store(
+                    token.expose(),
+                    &info,
+                    entry.lifetime(),
+                    self.epoch.clone(),
+                    asked_at,
+                    asked_ms,
+                );
             }
+            self.keep_stale(key, info, token).await;
             Ok::<_, IntrospectError>(entry)
         };
         match self.cache.try_get_with(key, init).await {
             Ok(entry) => Ok(entry.info.clone()),
-            Err(error) => match self.stale_answer(&key).await {
+            Err(error) => match self.stale_answer(&key).await.or_else(|| {
+                unheard
+                    .filter(|e| e.info.exp().is_none_or(|exp| now_unix() < exp))
+                    .map(|e| e.info.clone())
+            }) {
                 Some(info) => {
                     tracing::warn!(error = %error, "authorization server failing; serving a stale answer");
                     Ok(info)
                 }
                 None => Err(IntrospectError::Shared(error)),
             },
+        }
+    }
+
+    /// Keeps (active) or drops (inactive) the `stale_if_error` copy of a fresh answer.
+    async fn keep_stale(&self, key: TokenDigest, info: Arc<TokenInfo>, token: &BearerToken) {
+        match (&self.stale, info.is_active()) {
+            (Some(stale), true) => {
+                let kept = Entry::new(
+                    info,
+                    token.expose(),
+                    &self.config,
+                    self.config.stale_if_error,
+                );
+                stale.insert(key, Arc::new(kept)).await;
+            }
+            // docs/reference.md#introspection-cache: an inactive answer drops the stale copy, so a revoked token
+            // never comes back while the authorization server is failing.
+            (Some(stale), false) => stale.invalidate(&key).await,
+            (None, _) => {}
         }
     }
 
@@ -222,19 +307,21 @@ impl Introspector {
             .set(i64::from(self.health.is_up()));
     }
 
-    /// Evicts matching entries at once (docs/reference.md#introspection-cache `POST /cache/purge`).
+    /// Evicts matching entries at once from this replica (docs/reference.md#introspection-cache
+    /// `POST /cache/purge`) and tells its tunnels; see [`Self::shared`] for the other
+    /// replicas.
     pub fn purge(&self, purge: &Purge) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         for cache in std::iter::once(&self.cache).chain(self.stale.as_ref()) {
-            if *purge == Purge::All {
-                cache.invalidate_all();
-            } else {
-                let purge = purge.clone();
-                // Only fails when closures are unsupported, which `cache::build` enables.
-                let _ = cache.invalidate_entries_if(move |_, entry| entry.matches(&purge));
-            }
+            cache::evict(cache, purge);
         }
         // No receiver (no open tunnel) is the common case, not an error.
         let _ = self.purges.send(Arc::new(purge.clone()));
+    }
+
+    /// The shared level in Redis, when configured (docs/reference.md#shared-cache).
+    pub fn shared(&self) -> Option<&Shared> {
+        self.shared.as_ref()
     }
 
     /// `[introspection.cache] ttl`: how long a tunnel of a token without `exp` may

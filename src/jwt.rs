@@ -204,15 +204,13 @@ impl JwtValidator {
 
     /// Evicts matching validated tokens at once (docs/reference.md#purge).
     pub fn purge(&self, purge: &Purge) {
-        if *purge == Purge::All {
-            self.cache.invalidate_all();
-        } else {
-            let purge = purge.clone();
-            // Only fails when closures are unsupported, which `cache::build` enables.
-            let _ = self
-                .cache
-                .invalidate_entries_if(move |_, entry| entry.matches(&purge));
-        }
+        cache::evict(&self.cache, purge);
+    }
+
+    /// A handle on the cache of validated tokens, for purges heard from other replicas
+    /// (docs/reference.md#shared-cache).
+    pub fn cache_handle(&self) -> AnswerCache {
+        self.cache.clone()
     }
 }
 

@@ -53,6 +53,9 @@ pub struct Metrics {
     pub jwt_validations: [IntCounter; 3],
     /// `jwks_fetches_total`, indexed: ok, error.
     pub jwks_fetches: [IntCounter; 2],
+    /// `shared_cache_requests_total`, indexed: hit, miss, error (docs/reference.md#shared-cache).
+    pub shared_cache_result: [IntCounter; 3],
+    pub shared_cache_duration: Histogram,
     /// `decisions_total` (decision listener, docs/reference.md#decision-mode).
     decisions: IntCounterVec,
 }
@@ -201,6 +204,22 @@ impl Metrics {
         )?;
         registry.register(Box::new(jwt_validations.clone()))?;
         registry.register(Box::new(jwks_fetches.clone()))?;
+        let shared_cache = IntCounterVec::new(
+            Opts::new(
+                "scopegate_shared_cache_requests_total",
+                "Lookups in the shared cache (Redis), by result; error: not connected, slower than timeout, failed, or an entry that did not authenticate",
+            ),
+            &["result"],
+        )?;
+        let shared_cache_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "scopegate_shared_cache_duration_seconds",
+                "Duration of shared cache (Redis) lookups",
+            )
+            .buckets(BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(shared_cache.clone()))?;
+        registry.register(Box::new(shared_cache_duration.clone()))?;
         let decisions = decisions_vec()?;
         registry.register(Box::new(decisions.clone()))?;
         // Process CPU, RSS and open fds (Linux), named `process_*` as Prometheus expects.
@@ -230,6 +249,9 @@ impl Metrics {
             jwt_validations: ["valid", "invalid", "error"]
                 .map(|r| jwt_validations.with_label_values(&[r])),
             jwks_fetches: ["ok", "error"].map(|r| jwks_fetches.with_label_values(&[r])),
+            shared_cache_result: ["hit", "miss", "error"]
+                .map(|r| shared_cache.with_label_values(&[r])),
+            shared_cache_duration,
             decisions,
         })
     }

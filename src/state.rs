@@ -85,6 +85,16 @@ impl State {
                 counters
             }
         };
+        // Last, once nothing can fail any more: purges heard from other replicas go to
+        // this state's caches (docs/reference.md#shared-cache).
+        if let Some(introspector) = &introspector {
+            if let Some(shared) = introspector.shared() {
+                shared.link().set_target(crate::introspect::shared::Target {
+                    introspector: Arc::downgrade(introspector),
+                    jwt: (!jwt.is_empty()).then(|| jwt.cache_handle()),
+                });
+            }
+        }
         Ok(State {
             identity: Identity::new(&config.identity),
             expect: Expectations {
@@ -113,6 +123,23 @@ impl State {
             introspector.purge(purge);
         }
         self.jwt.purge(purge);
+    }
+
+    /// docs/reference.md#shared-cache `POST /cache/purge`: evicts here, then deletes the
+    /// matching entries in Redis and tells every other replica, then evicts here again
+    /// (an answer read from Redis before the deletion is not kept). The local purge
+    /// always happens; the error says the shared part failed.
+    pub async fn purge_everywhere(
+        &self,
+        purge: &Purge,
+    ) -> Result<(), crate::introspect::shared::PurgeError> {
+        self.purge(purge);
+        let Some(shared) = self.introspector.as_ref().and_then(|i| i.shared()) else {
+            return Ok(());
+        };
+        let result = shared.purge(purge).await;
+        self.purge(purge);
+        result
     }
 
     /// Entries in the introspection cache (0 without `[introspection]`).

@@ -30,6 +30,7 @@ mod it {
     mod logs;
     mod path_safety;
     mod reload;
+    mod shared_cache;
     mod shutdown;
     mod tls;
     mod token_extraction;

@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use super::units::{
     Addr, ByteSize, Count, DurationValue, EndpointUrl, FieldPath, IdentityHeader, MethodName,
-    NonEmpty, Realm, RoutePath, Scope, Timeout, UpstreamUrl,
+    NonEmpty, Realm, RedisUrl, RoutePath, Scope, Timeout, UpstreamUrl,
 };
 
 /// The whole file.
@@ -111,6 +111,21 @@ pub struct Cache {
     pub ttl: Option<DurationValue>,
     pub negative_ttl: Option<DurationValue>,
     pub stale_if_error: Option<DurationValue>,
+    /// `[introspection.cache.shared]`: the second level in Redis (docs/reference.md#shared-cache).
+    pub shared: Option<Spanned<SharedCache>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedCache {
+    pub url: Spanned<RedisUrl>,
+    pub key_file: Option<Spanned<PathBuf>>,
+    pub password_file: Option<Spanned<PathBuf>>,
+    pub password_env: Option<Spanned<NonEmpty>>,
+    pub username: Option<NonEmpty>,
+    pub prefix: Option<NonEmpty>,
+    pub timeout: Option<Timeout>,
+    pub ca_file: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,6 +11,8 @@ use crate::policy::RoutePattern;
 
 #[path = "tests/messages.rs"]
 mod messages;
+#[path = "tests/shared.rs"]
+mod shared;
 
 const FILE: &str = "config/scopegate.toml";
 

@@ -52,6 +52,11 @@ pub struct UpstreamUrl(pub Uri);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointUrl(pub Uri);
 
+/// `[introspection.cache.shared] url`: `redis://` or `rediss://` (TLS), a host, no
+/// password, query or fragment. `.1` tells TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisUrl(pub String, pub bool);
+
 /// A header scopegate sets from the introspection answer: a valid name that is not
 /// hop-by-hop, framing, routing or credential-bearing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +216,45 @@ pub(crate) fn parse_http_url(text: &str, allow_query: bool) -> Result<Uri, Strin
     Ok(uri)
 }
 
+/// docs/reference.md#shared-cache `url`. A password belongs in `password_file` or
+/// `password_env` (a URL ends up in logs and process listings); a fragment is refused
+/// because the Redis client reads `#insecure` as "skip certificate checks".
+pub(crate) fn parse_redis_url(text: &str) -> Result<RedisUrl, String> {
+    let shown = redact_userinfo(text);
+    let url = url::Url::parse(text).map_err(|_| {
+        format!(r#"invalid URL {shown:?}: expected a redis:// or rediss:// URL, like "redis://redis.auth.svc:6379/0""#)
+    })?;
+    let tls = match url.scheme() {
+        "redis" => false,
+        "rediss" => true,
+        other => {
+            return Err(format!(
+                "invalid URL {shown:?}: the scheme is {other:?}; expected redis or rediss"
+            ))
+        }
+    };
+    if url.password().is_some() {
+        return Err(format!(
+            "invalid URL {shown:?}: a password in the URL is not allowed; expected password_file or password_env"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("invalid URL {shown:?}: expected a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "invalid URL {shown:?}: a query (?...) or fragment (#...) is not allowed"
+        ));
+    }
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u16>().is_err() {
+        return Err(format!(
+            "invalid URL {shown:?}: the path must be a database number, like /0"
+        ));
+    }
+    Ok(RedisUrl(text.to_owned(), tls))
+}
+
 fn redact_userinfo(text: &str) -> String {
     let Some(start) = text.find("://").map(|i| i + 3) else {
         return text.to_owned();
@@ -353,6 +397,7 @@ from_str_check!(UpstreamUrl, "an http or https URL", |t: &str| {
 from_str_check!(EndpointUrl, "an http or https URL", |t: &str| {
     parse_http_url(t, true).map(EndpointUrl)
 });
+from_str_check!(RedisUrl, "a redis:// or rediss:// URL", parse_redis_url);
 from_str_check!(IdentityHeader, "a header name", |t: &str| {
     parse_identity_header(t).map(IdentityHeader)
 });

@@ -9,6 +9,7 @@
 mod describe;
 mod jwt;
 mod routes;
+mod shared;
 
 #[cfg(test)]
 #[path = "tests.rs"]
@@ -350,6 +351,7 @@ impl Checker<'_> {
             ttl: c.ttl.map_or(defaults.ttl, |d| d.0),
             negative_ttl: c.negative_ttl.map_or(defaults.negative_ttl, |d| d.0),
             stale_if_error: c.stale_if_error.map_or(defaults.stale_if_error, |d| d.0),
+            shared: c.shared.map(|table| shared::compile(self, table)),
         });
         IntrospectionConfig {
             endpoint: raw.endpoint.0,
@@ -565,4 +567,12 @@ fn trim_newlines(mut text: String) -> String {
     let len = text.trim_end_matches(['\n', '\r']).len();
     text.truncate(len);
     text
+}
+
+/// [`trim_newlines`] for bytes that need not be text (key files).
+fn trim_newlines_bytes(mut bytes: Vec<u8>) -> Vec<u8> {
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    bytes
 }

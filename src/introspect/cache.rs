@@ -30,6 +30,9 @@ pub struct Entry {
     pub token_sha256: [u8; 32],
     /// How long moka keeps it.
     lifetime: Duration,
+    /// When it was made (the shared cache trusts only young entries while it cannot
+    /// hear purges, docs/reference.md#shared-cache).
+    created: tokio::time::Instant,
 }
 
 /// Keys and lifetimes for one (endpoint, client id).
@@ -91,7 +94,32 @@ impl Entry {
             info,
             token_sha256: Sha256::digest(token).into(),
             lifetime,
+            created: tokio::time::Instant::now(),
         }
+    }
+
+    /// An entry from the shared cache (docs/reference.md#shared-cache): its remaining
+    /// lifetime there, never beyond this replica's own `ttl` (`negative_ttl` when
+    /// inactive) nor past `exp`.
+    pub fn shared(
+        info: Arc<TokenInfo>,
+        token: &[u8],
+        config: &CacheConfig,
+        remaining: Duration,
+    ) -> Self {
+        let mut entry = Self::new(info, token, config, Duration::ZERO);
+        entry.lifetime = entry.lifetime.min(remaining);
+        entry
+    }
+
+    /// How long the cache keeps it.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// How long ago it was made.
+    pub fn age(&self) -> Duration {
+        self.created.elapsed()
     }
 
     pub fn matches(&self, purge: &Purge) -> bool {
@@ -100,6 +128,17 @@ impl Entry {
             Purge::Subject(s) => self.info.subject() == Some(s.as_str()),
             Purge::TokenSha256(d) => &self.token_sha256 == d,
         }
+    }
+}
+
+/// Evicts the entries of `cache` that `purge` covers, at once.
+pub fn evict(cache: &AnswerCache, purge: &Purge) {
+    if *purge == Purge::All {
+        cache.invalidate_all();
+    } else {
+        let purge = purge.clone();
+        // Only fails when closures are unsupported, which `build` enables.
+        let _ = cache.invalidate_entries_if(move |_, entry| entry.matches(&purge));
     }
 }
 
@@ -130,4 +169,43 @@ pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(claims: serde_json::Value) -> Arc<TokenInfo> {
+        let serde_json::Value::Object(map) = claims else {
+            unreachable!()
+        };
+        Arc::new(TokenInfo::from_claims(map).unwrap())
+    }
+
+    #[test]
+    fn a_shared_entry_lives_what_is_left_never_beyond_ttl_or_exp() {
+        let config = CacheConfig {
+            ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+            ..CacheConfig::default()
+        };
+        let active = info(serde_json::json!({"active": true}));
+        let left = Duration::from_millis(1500);
+        assert_eq!(
+            Entry::shared(active.clone(), b"t", &config, left).lifetime(),
+            left
+        );
+        let long = Duration::from_secs(600);
+        assert_eq!(
+            Entry::shared(active, b"t", &config, long).lifetime(),
+            config.ttl
+        );
+        let soon = info(serde_json::json!({"active": true, "exp": now_unix() + 2}));
+        assert!(Entry::shared(soon, b"t", &config, long).lifetime() <= Duration::from_secs(2));
+        let inactive = info(serde_json::json!({"active": false}));
+        assert_eq!(
+            Entry::shared(inactive, b"t", &config, long).lifetime(),
+            config.negative_ttl
+        );
+    }
 }

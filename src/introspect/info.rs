@@ -128,6 +128,11 @@ impl TokenInfo {
         self.subject.as_deref()
     }
 
+    /// Every top-level member of the answer, as received (the shared cache stores them).
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
     pub fn claim(&self, name: &str) -> Option<&Value> {
         self.claims.get(name)
     }

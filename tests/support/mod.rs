@@ -11,6 +11,7 @@ pub mod config;
 pub mod h2raw;
 pub mod jwks;
 pub mod oidc;
+pub mod redis;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Read};

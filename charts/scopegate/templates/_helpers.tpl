@@ -75,6 +75,7 @@ Where things are mounted inside the container.
 {{- define "scopegate.tlsDir" -}}/etc/scopegate/tls{{- end -}}
 {{- define "scopegate.adminTokenDir" -}}/var/run/secrets/scopegate-admin{{- end -}}
 {{- define "scopegate.adminTokenPath" -}}/var/run/secrets/scopegate-admin/admin-token{{- end -}}
+{{- define "scopegate.sharedCacheDir" -}}/var/run/secrets/scopegate-cache{{- end -}}
 
 {{/*
 The ConfigMap holding scopegate.toml: an existing one, or the one this chart renders.
@@ -344,6 +345,44 @@ timeout = {{ toJson . }}
 
 [introspection.cache]
 {{- include "scopegate.toml.table" (dict "values" $c.cache "name" "introspection.cache") }}
+{{- end }}
+{{- with .Values.sharedCache }}
+{{- if .enabled }}
+{{- $dir := include "scopegate.sharedCacheDir" $ }}
+{{- $url := required "sharedCache.url is required when sharedCache.enabled (redis:// or rediss://)" .url }}
+{{- if not (regexMatch "^rediss?://" $url) }}
+{{- fail "sharedCache.url must start with redis:// or rediss://" }}
+{{- end }}
+{{- if regexMatch "^rediss?://[^/]*@" $url }}
+{{- fail "sharedCache.url must not carry credentials: use sharedCache.username and sharedCache.password.existingSecret" }}
+{{- end }}
+{{- if not .key.existingSecret }}
+{{- fail "sharedCache.key.existingSecret is required when sharedCache.enabled (head -c 32 /dev/urandom | base64 > key; kubectl create secret generic NAME --from-file=cache-key=key)" }}
+{{- end }}
+{{- if and .ca.existingSecret (not (hasPrefix "rediss://" $url)) }}
+{{- fail "sharedCache.ca.existingSecret needs a rediss:// url" }}
+{{- end }}
+
+# Shared cache across replicas (docs/reference.md#shared-cache).
+[introspection.cache.shared]
+url = {{ toJson $url }}
+key_file = {{ printf "%s/cache-key" $dir | toJson }}
+{{- if .password.existingSecret }}
+password_file = {{ printf "%s/redis-password" $dir | toJson }}
+{{- end }}
+{{- with .username }}
+username = {{ toJson . }}
+{{- end }}
+{{- with .prefix }}
+prefix = {{ toJson . }}
+{{- end }}
+{{- with .timeout }}
+timeout = {{ toJson . }}
+{{- end }}
+{{- if .ca.existingSecret }}
+ca_file = {{ printf "%s/redis-ca.pem" $dir | toJson }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if $c.token }}
 

@@ -117,6 +117,11 @@ The scopegate container (one list item, unindented).
       mountPath: {{ include "scopegate.tlsDir" . }}
       readOnly: true
     {{- end }}
+    {{- if .Values.sharedCache.enabled }}
+    - name: {{ include "scopegate.volumeName" (list . "shared-cache") }}
+      mountPath: {{ include "scopegate.sharedCacheDir" . }}
+      readOnly: true
+    {{- end }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -156,6 +161,34 @@ The volumes the scopegate container mounts (list items, unindented).
   secret:
     secretName: {{ .Values.tls.existingSecret }}
     defaultMode: 0440
+{{- end }}
+{{- with .Values.sharedCache }}
+{{- if .enabled }}
+{{- /* The key, the Redis password and the CA, from up to three Secrets, in one directory. */}}
+- name: {{ include "scopegate.volumeName" (list $ "shared-cache") }}
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ .key.existingSecret }}
+          items:
+            - key: {{ .key.existingSecretKey | default "cache-key" }}
+              path: cache-key
+      {{- if .password.existingSecret }}
+      - secret:
+          name: {{ .password.existingSecret }}
+          items:
+            - key: {{ .password.existingSecretKey | default "redis-password" }}
+              path: redis-password
+      {{- end }}
+      {{- if .ca.existingSecret }}
+      - secret:
+          name: {{ .ca.existingSecret }}
+          items:
+            - key: {{ .ca.existingSecretKey | default "ca.crt" }}
+              path: redis-ca.pem
+      {{- end }}
+{{- end }}
 {{- end }}
 {{- with .Values.extraVolumes }}
 {{ toYaml . }}
