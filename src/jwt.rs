@@ -16,7 +16,7 @@
 //! A validated token is cached like an introspection answer (keyed by its SHA-256
 //! digest, for `min(ttl, exp − now)`); a hit skips steps 1–3, never step 4. The hit path
 //! is one digest, one lookup and step 4 on claims extracted once at insertion
-//! ([`Checked`]): no base64, no JSON, no claim-map lookup per request.
+//! (`Checked`): no base64, no JSON, no claim-map lookup per request.
 
 pub mod fetch;
 pub mod keys;
