@@ -49,21 +49,20 @@
     reason = "bench setup, not request code: a failed setup should stop the bench loudly"
 )]
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use scopegate::config::{AuthMethod, CacheConfig, IdentityConfig, IntrospectionConfig, Secret};
+use scopegate::config::{CacheConfig, IdentityConfig};
 use scopegate::identity::Identity;
 use scopegate::introspect::cache::Keyer;
-use scopegate::introspect::{now_unix, Expectations, Health, Introspector, TokenInfo};
+use scopegate::introspect::{now_unix, Expectations, TokenInfo};
 use scopegate::metrics::{Metrics, Outcome};
 use scopegate::token::{parse_authorization, BearerToken};
 
 #[global_allocator]
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
+mod common;
 
 fn main() {
     divan::main();
@@ -177,39 +176,10 @@ const HITS: usize = 100;
 
 #[divan::bench]
 fn introspect_cache_hit_x100(bencher: Bencher) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
+    let rt = common::runtime();
     // Driven by `block_on` below: only the warming call needs it.
-    rt.spawn(scopegate::demo::auth_server::serve(
-        listener,
-        "demo".into(),
-        "demo-secret".into(),
-    ));
-    let config = IntrospectionConfig {
-        endpoint: format!("http://{addr}/introspect").parse().unwrap(),
-        client_id: "demo".into(),
-        client_secret: Secret::new("demo-secret"),
-        auth_method: AuthMethod::ClientSecretBasic,
-        timeout: Duration::from_secs(2),
-        ca_file: None,
-        expected_issuer: None,
-        expected_audience: None,
-        cache: CacheConfig::default(),
-    };
-    let metrics = Arc::new(Metrics::new().unwrap());
-    let introspector = Introspector::new(
-        &config,
-        None,
-        Arc::clone(&metrics),
-        Arc::new(Health::default()),
-    )
-    .unwrap();
+    let addr = common::demo_server(&rt);
+    let (introspector, metrics) = common::introspector(addr, CacheConfig::default());
     let token = demo_read_token();
     let warm = rt.block_on(introspector.introspect(&token)).unwrap();
     assert!(warm.is_active());
@@ -239,9 +209,7 @@ fn token_digest(bencher: Bencher) {
 }
 
 fn demo_read_token() -> BearerToken {
-    parse_authorization(&HeaderValue::from_static("Bearer demo-read"))
-        .unwrap()
-        .unwrap()
+    common::bearer("demo-read")
 }
 
 // === metrics ===

@@ -91,7 +91,8 @@ impl State {
             if let Some(shared) = introspector.shared() {
                 shared.link().set_target(crate::introspect::shared::Target {
                     introspector: Arc::downgrade(introspector),
-                    jwt: (!jwt.is_empty()).then(|| jwt.cache_handle()),
+                    jwt: (!jwt.is_empty())
+                        .then(|| crate::introspect::shared::Evictor(Box::new(jwt.purger()))),
                 });
             }
         }

@@ -30,7 +30,6 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use self::crypto::{Keys, Message, SenderId};
-use super::cache::{self, AnswerCache};
 use super::{Introspector, Purge, TokenInfo};
 use crate::metrics::Metrics;
 
@@ -136,7 +135,16 @@ pub enum PurgeError {
 #[derive(Debug)]
 pub struct Target {
     pub introspector: Weak<Introspector>,
-    pub jwt: Option<AnswerCache>,
+    pub jwt: Option<Evictor>,
+}
+
+/// Evicts what a purge covers from a cache this module does not own (validated JWTs).
+pub struct Evictor(pub Box<dyn Fn(&Purge) + Send + Sync>);
+
+impl std::fmt::Debug for Evictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Evictor")
+    }
 }
 
 /// One Redis deployment: connections, keys, and where remote purges go.
@@ -258,7 +266,7 @@ impl Link {
                 introspector.purge(purge);
             }
             if let Some(jwt) = &target.jwt {
-                cache::evict(jwt, purge);
+                (jwt.0)(purge);
             }
         }
     }

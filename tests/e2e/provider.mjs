@@ -8,9 +8,13 @@
 //
 //   node tests/e2e/provider.mjs            # prints {"port":...,"issuer":...,...}
 //
-// Test-only endpoint: `GET /__e2e/stats` returns every introspection, revocation and token
+// Test-only endpoints: `GET /__e2e/stats` returns every introspection, revocation and token
 // call seen so far (endpoint, client_id, how the client authenticated, status, `active`), so
-// that tests can count calls at the authorization server's end.
+// that tests can count calls at the authorization server's end. `POST /__e2e/rotate` rotates
+// the signing key: a new key (next `kid`) signs from then on and /jwks publishes only it (the
+// old key is removed); it answers `{"kid": "<new kid>"}`. Clients and the call log are kept;
+// tokens stored by the provider before a rotation (opaque ones) are not, so only tests with
+// a provider of their own (`Oidc::start`) rotate.
 //
 // ## Extending (all configuration lives in CONFIG below)
 // - New scope: add it to CONFIG.scopes (and to a client's `scope` if that client may ask for it).
@@ -31,9 +35,8 @@
 //   `accessTokenTTL` wins over the client's. Without `resource` tokens stay opaque: the
 //   existing tests rely on that.
 // - Key rotation: CONFIG.signingKeys() returns private JWKs; the first one signs, all are
-//   published at /jwks. Rotate by putting a new key first and keeping the old one behind it
-//   (for a rotation during a test, restart the provider with other keys or add a test-only
-//   route beside /__e2e/stats that swaps them).
+//   published at /jwks. `POST /__e2e/rotate` replaces them with CONFIG.rotatedKeys(n) during a
+//   run (a new provider instance on the same port and issuer).
 
 import { createServer } from 'node:http';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -105,11 +108,20 @@ const CONFIG = {
   // Private JWKs; generated per run (nothing secret is committed). The first key's `alg`
   // is every client's default signing algorithm (clientDefaults below).
   signingKeys() {
-    // EC P-256: generated in milliseconds (an RSA key costs the harness ~1 s of CPU).
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return [{ ...privateKey.export({ format: 'jwk' }), kid: 'e2e-1', alg: 'ES256', use: 'sig' }];
+    return [ecKey('e2e-1')];
+  },
+
+  // The keys after the n-th `POST /__e2e/rotate` (n = 1, 2, ...): only the new one.
+  rotatedKeys(n) {
+    return [ecKey(`e2e-${n + 1}`)];
   },
 };
+
+// EC P-256: generated in milliseconds (an RSA key costs the harness ~1 s of CPU).
+function ecKey(kid) {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' };
+}
 
 // === provider ===
 
@@ -117,8 +129,7 @@ const ttlByClient = new Map(
   CONFIG.clients.map((c) => [c.client_id, c.access_token_ttl ?? CONFIG.defaultAccessTokenTtl]),
 );
 
-function providerConfiguration() {
-  const keys = CONFIG.signingKeys();
+function providerConfiguration(keys) {
   return {
     clients: CONFIG.clients.map(({ access_token_ttl: _ttl, ...c }) => ({
       redirect_uris: [],
@@ -195,7 +206,7 @@ function basicClientId(authorization) {
   }
 }
 
-function recordCalls(provider, endpoints) {
+function recordCalls(provider, endpoints, rotate) {
   const watched = new Map([
     [new URL(endpoints.token_endpoint).pathname, 'token'],
     [new URL(endpoints.introspection_endpoint).pathname, 'introspection'],
@@ -204,6 +215,10 @@ function recordCalls(provider, endpoints) {
   provider.use(async (ctx, next) => {
     if (ctx.path === '/__e2e/stats' && ctx.method === 'GET') {
       ctx.body = { calls: stats };
+      return;
+    }
+    if (ctx.path === '/__e2e/rotate' && ctx.method === 'POST') {
+      ctx.body = { kid: rotate() };
       return;
     }
     const endpoint = ctx.method === 'POST' ? watched.get(ctx.path) : undefined;
@@ -255,16 +270,28 @@ const server = createServer();
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   const issuer = `http://127.0.0.1:${port}`;
-  const provider = new Provider(issuer, providerConfiguration());
   const endpoints = {
     token_endpoint: `${issuer}/token`,
     introspection_endpoint: `${issuer}/token/introspection`,
     revocation_endpoint: `${issuer}/token/revocation`,
     jwks_uri: `${issuer}/jwks`,
   };
-  recordCalls(provider, endpoints);
-  provider.on('server_error', (ctx, err) => console.error('server_error', err));
-  server.on('request', provider.callback());
+  let rotations = 0;
+  let handle;
+  // One provider instance per key set; a rotation swaps the instance behind the server.
+  const build = (keys) => {
+    const provider = new Provider(issuer, providerConfiguration(keys));
+    recordCalls(provider, endpoints, () => {
+      rotations += 1;
+      const next = CONFIG.rotatedKeys(rotations);
+      handle = build(next);
+      return next[0].kid;
+    });
+    provider.on('server_error', (ctx, err) => console.error('server_error', err));
+    return provider.callback();
+  };
+  handle = build(CONFIG.signingKeys());
+  server.on('request', (req, res) => handle(req, res));
   const clients = CONFIG.clients.map((c) => ({
     client_id: c.client_id,
     client_secret: c.client_secret,

@@ -390,24 +390,43 @@ async fn shared_provider_is_one_process_while_in_use() {
     );
 }
 
-/// docs/reference.md#jwt-access-tokens end to end: oidc-provider issues an RFC 9068 JWT for a resource (RFC 8707);
-/// scopegate validates it locally with the provider's JWKS (no introspection call), and
-/// refuses a tampered copy and a token for another audience.
-#[tokio::test]
-async fn real_jwt_access_token_is_validated_locally_with_the_providers_jwks() {
-    const RESOURCE: &str = "https://orders.example/";
-    let oidc = Oidc::shared();
+/// The resource (RFC 8707) whose tokens tests/e2e/provider.mjs issues as JWTs.
+const RESOURCE: &str = "https://orders.example/";
+
+/// scopegate introspecting as `scopegate-basic` and validating the provider's JWTs for
+/// [`RESOURCE`] with its `jwks_uri`.
+async fn scopegate_with_jwt(oidc: &Oidc) -> Harness {
     let table = format!(
         "\n[[jwt]]\nissuer = {}\naudience = {}\njwks_uri = {}\nalgorithms = [\"ES256\"]\n",
         config::q(&oidc.ready.issuer),
         config::q(RESOURCE),
         config::q(&oidc.ready.jwks_uri),
     );
-    let h = start(
+    start(
         oidc.scopegate_config(SG_BASIC, "client_secret_basic")
             .extra(&table),
     )
-    .await;
+    .await
+}
+
+/// The `kid` of a JWS compact serialization's (unverified) header.
+fn kid_of(jwt: &str) -> String {
+    use base64::Engine;
+    let header = jwt.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
+/// docs/reference.md#jwt-access-tokens end to end: oidc-provider issues an RFC 9068 JWT for a resource (RFC 8707);
+/// scopegate validates it locally with the provider's JWKS (no introspection call), and
+/// refuses a tampered copy and a token for another audience.
+#[tokio::test]
+async fn real_jwt_access_token_is_validated_locally_with_the_providers_jwks() {
+    let oidc = Oidc::shared();
+    let h = scopegate_with_jwt(&oidc).await;
 
     let jwt = oidc
         .mint_for_resource(APP_BASIC, "orders:read", RESOURCE)
@@ -441,4 +460,71 @@ async fn real_jwt_access_token_is_validated_locally_with_the_providers_jwks() {
         2.0
     );
     assert_eq!(h.auth_server.calls(), 0);
+}
+
+/// docs/reference.md#jwt-access-tokens key rotation end to end: the provider replaces its
+/// signing key (new `kid` published, old one removed). Tokens of the new key validate at
+/// once without restarting scopegate (the unknown `kid` causes the one early re-fetch), and
+/// a token of the removed key that scopegate had not validated before is refused.
+#[tokio::test]
+async fn real_jwt_key_rotation_new_key_valid_without_restart_removed_key_refused() {
+    // A provider of its own: a rotation drops what the provider stored.
+    let oidc = Oidc::start();
+    let h = scopegate_with_jwt(&oidc).await;
+    let old = oidc
+        .mint_for_resource(APP_BASIC, "orders:read", RESOURCE)
+        .await
+        .access_token;
+    let old_unused = oidc
+        .mint_for_resource(APP_BASIC, "orders:read", RESOURCE)
+        .await
+        .access_token;
+    assert_eq!(kid_of(&old), "e2e-1");
+    assert_eq!(kid_of(&old_unused), "e2e-1");
+    let r = h.get("/orders/1").bearer(&old).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    assert_eq!(oidc.rotate_keys().await, "e2e-2");
+    let new = oidc
+        .mint_for_resource(APP_BASIC, "orders:read", RESOURCE)
+        .await
+        .access_token;
+    assert_eq!(kid_of(&new), "e2e-2", "signed by the new key");
+    let r = h.get("/orders/1").bearer(&new).send().await;
+    assert_eq!(r.status, 200, "new key without a restart: {}", r.text());
+    let m = h.metrics().await;
+    assert_eq!(
+        m.value("scopegate_jwks_fetches_total", &[("result", "ok")]),
+        2.0,
+        "the start-up fetch and one early re-fetch for the unknown kid"
+    );
+    // e2e-1 is gone from the re-fetched set; the next early re-fetch is 30 s away.
+    h.get("/orders/1")
+        .bearer(&old_unused)
+        .send()
+        .await
+        .assert_invalid_token();
+    // Still refused on a second try, and never sent to introspection as a fallback.
+    h.get("/orders/1")
+        .bearer(&old_unused)
+        .send()
+        .await
+        .assert_invalid_token();
+    let r = h.get("/orders/1").bearer(&new).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for token in [&old, &old_unused, &new] {
+        assert!(introspections(&oidc, token).await.is_empty());
+    }
+    let m = h.metrics().await;
+    assert_eq!(
+        m.value("scopegate_jwks_fetches_total", &[("result", "ok")]),
+        2.0,
+        "no fetch per unknown-kid token"
+    );
+    assert_eq!(h.auth_server.calls(), 0);
+    assert_eq!(
+        h.upstream.requests().len(),
+        3,
+        "the three allowed requests only"
+    );
 }

@@ -703,3 +703,45 @@ async fn demo_publishes_a_jwks_and_prints_a_working_jwt_curl_line() {
         r.text()
     );
 }
+
+/// docs/reference.md#purge: `POST /cache/purge` evicts validated JWTs too (by token digest
+/// and by subject), so the next request verifies the signature again: here against a key
+/// set the signing key was removed from, so the purged tokens are refused while a cached,
+/// unpurged one is still served from the cache.
+#[tokio::test]
+async fn purged_cached_jwts_are_verified_again() {
+    let old = Signer::es256("old");
+    let new = Signer::es256("new");
+    let (h, server) = start(
+        vec![old.jwk.clone(), new.jwk.clone()],
+        "jwks_refresh = \"1s\"",
+    )
+    .await;
+    let by_digest = old.token(&claims("alice", "read"));
+    let by_subject = old.token(&claims("bob", "read"));
+    let kept = old.token(&claims("carol", "read"));
+    for token in [&by_digest, &by_subject, &kept] {
+        assert_eq!(get(&h, token).await.status, 200);
+    }
+    server.set_keys(vec![new.jwk.clone()]);
+    let before = server.fetches();
+    eventually("a refresh", || server.fetches() > before).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Cached: a hit skips the signature (the claims are still checked).
+    for token in [&by_digest, &by_subject, &kept] {
+        assert_eq!(get(&h, token).await.status, 200);
+    }
+    for body in [
+        format!(
+            r#"{{"token_sha256":"{}"}}"#,
+            crate::support::sha256_hex(&by_digest)
+        ),
+        r#"{"subject":"bob"}"#.to_string(),
+    ] {
+        let r = h.admin_post("/cache/purge", &body).send().await;
+        assert_eq!(r.status, 200, "purge {body}: {}", r.text());
+    }
+    get(&h, &by_digest).await.assert_invalid_token();
+    get(&h, &by_subject).await.assert_invalid_token();
+    assert_eq!(get(&h, &kept).await.status, 200, "not purged: still cached");
+}

@@ -352,6 +352,16 @@ impl Oidc {
         r.json()
     }
 
+    /// `POST /__e2e/rotate` (tests/e2e/provider.mjs): a new key signs from now on and the
+    /// JWKS publishes only it. Returns the new `kid`. Only on a provider of one's own
+    /// ([`Oidc::start`]): tokens the provider stored before are lost.
+    pub async fn rotate_keys(&self) -> String {
+        let r = Req::new(self.addr, "POST", "/__e2e/rotate").send().await;
+        assert_eq!(r.status, 200, "rotate: {}", r.text());
+        let answer: serde_json::Value = r.json();
+        answer["kid"].as_str().expect("kid").to_string()
+    }
+
     /// Every call the provider recorded so far.
     pub async fn calls(&self) -> Vec<Call> {
         let r = Req::new(self.addr, "GET", "/__e2e/stats").send().await;
