@@ -8,8 +8,8 @@
 
 use http::{HeaderMap, HeaderName};
 
+use crate::claims::TokenInfo;
 use crate::config::IdentityConfig;
-use crate::introspect::TokenInfo;
 
 /// Which part of the answer feeds a header.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,10 +30,13 @@
 
 pub mod admin;
 pub mod body;
+pub mod claims;
 pub mod cli;
 pub mod config;
+pub mod conn;
 pub mod decision;
 pub mod demo;
+pub mod error;
 pub mod filter;
 pub mod forward;
 pub mod identity;

@@ -11,6 +11,8 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::body::{full, ProxyBody};
 use crate::metrics::Outcome;
 
+pub use crate::claims::TokenProblem;
+
 /// Why a request was answered by scopegate rather than the upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
@@ -48,13 +50,13 @@ pub enum Rejection {
     InsufficientScope { required: String },
     /// The authorization server could not give an answer: fail closed (503).
     #[error("authorization server unavailable")]
-    AuthServerUnavailable(#[source] crate::introspect::IntrospectError),
+    AuthServerUnavailable(#[source] crate::error::IntrospectError),
     /// A JWT's issuer has never had a usable key set (docs/reference.md#jwt-access-tokens): fail closed (503).
     #[error("no usable key set for the token's issuer")]
     KeysUnavailable,
     /// The upstream could not be reached or broke the exchange (502).
     #[error("upstream unavailable")]
-    UpstreamUnreachable(#[source] crate::forward::ForwardError),
+    UpstreamUnreachable(#[source] crate::error::ForwardError),
     /// The upstream did not answer within `upstream.timeout` (504).
     #[error("upstream timed out")]
     UpstreamTimeout,
@@ -64,20 +66,6 @@ pub enum Rejection {
     /// A bug or resource failure inside scopegate.
     #[error("internal error")]
     Internal(&'static str),
-}
-
-/// The reason a token is `invalid_token`; [`TokenProblem::description`] is the
-/// `error_description`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenProblem {
-    Malformed,
-    Inactive,
-    Expired,
-    NotYetValid,
-    WrongIssuer,
-    WrongAudience,
-    /// A JWT whose header, key or signature is not acceptable (docs/reference.md#jwt-access-tokens).
-    Unverified,
 }
 
 // === impl Rejection ===
@@ -204,26 +192,6 @@ impl Rejection {
     }
 }
 
-impl std::fmt::Display for TokenProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.description())
-    }
-}
-
-impl TokenProblem {
-    pub fn description(&self) -> &'static str {
-        match self {
-            Self::Malformed => "the access token is malformed",
-            Self::Inactive => "the access token is not active",
-            Self::Expired => "the access token has expired",
-            Self::NotYetValid => "the access token is not yet valid",
-            Self::WrongIssuer => "the access token was issued by an unexpected issuer",
-            Self::WrongAudience => "the access token is not meant for this audience",
-            Self::Unverified => "the access token could not be verified",
-        }
-    }
-}
-
 /// `{"error":"…","error_description":"…"}`, built with serde_json so every
 /// character is escaped correctly.
 pub fn error_body(code: &str, description: &str) -> Bytes {
@@ -276,7 +244,7 @@ mod tests {
 
     #[test]
     fn service_unavailable_carries_retry_after() {
-        let rsp = Rejection::AuthServerUnavailable(crate::introspect::IntrospectError::Timeout)
+        let rsp = Rejection::AuthServerUnavailable(crate::error::IntrospectError::Timeout)
             .into_response("api");
         assert_eq!(rsp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(rsp.headers().contains_key(RETRY_AFTER));

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use tokio::time::Instant;
 
 use crate::body::ProxyBody;
-use crate::introspect::TokenInfo;
+use crate::claims::TokenInfo;
 use crate::metrics::{Metrics, Outcome};
 use crate::rejection::Rejection;
 use crate::state::State;
