@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::body::ProxyBody;
 use crate::claims::TokenInfo;
+use crate::error::Chain;
 use crate::metrics::{Metrics, Outcome};
 use crate::rejection::Rejection;
 use crate::state::State;
@@ -143,21 +144,6 @@ impl RequestContext {
                 "request"
             );
         }
-    }
-}
-
-/// An error and its `source()` chain on one line, for logs (never for clients).
-struct Chain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut next = self.0.source();
-        while let Some(e) = next {
-            write!(f, ": {e}")?;
-            next = e.source();
-        }
-        Ok(())
     }
 }
 
