@@ -68,6 +68,34 @@ pub enum Rejection {
     Internal(&'static str),
 }
 
+/// Which side a rejection comes from (pingora's `ErrorSource`), finer than the
+/// `outcome` label: [`Side::Internal`] is a fault inside scopegate, which the SPEC's
+/// closed label set has no value for (docs/reference.md#metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The request itself (4xx).
+    Client,
+    /// The authorization server or the token issuer's keys (503).
+    AuthServer,
+    /// The upstream (502, 504).
+    Upstream,
+    /// A bug or resource failure of our own (500).
+    Internal,
+}
+
+// === impl Side ===
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::AuthServer => "auth_server",
+            Self::Upstream => "upstream",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 // === impl Rejection ===
 
 impl Rejection {
@@ -90,7 +118,21 @@ impl Rejection {
         }
     }
 
-    /// The `outcome` metric label (a closed set).
+    /// Which side failed; `Internal` is told apart here, not in the metric label.
+    pub fn side(&self) -> Side {
+        match self {
+            Self::AuthServerUnavailable(_) | Self::KeysUnavailable => Side::AuthServer,
+            Self::UpstreamUnreachable(_) | Self::UpstreamTimeout | Self::Unfilterable(_) => {
+                Side::Upstream
+            }
+            Self::Internal(_) => Side::Internal,
+            _ => Side::Client,
+        }
+    }
+
+    /// The `outcome` metric label (a closed set). A fault of our own ([`Side::Internal`])
+    /// has no label of its own and counts as `upstream_error`, the other 5xx that is not
+    /// the authorization server's; its log line says `outcome=internal`.
     pub fn outcome(&self) -> Outcome {
         match self {
             Self::UnsafePath
@@ -240,6 +282,18 @@ mod tests {
         );
         assert_eq!(Rejection::NoRoute.challenge("api"), None);
         assert_eq!(Rejection::UnsafePath.challenge("api"), None);
+    }
+
+    #[test]
+    fn internal_is_its_own_side_and_counts_as_upstream_error() {
+        let internal = Rejection::Internal("test");
+        assert_eq!(internal.side(), Side::Internal);
+        assert_eq!(internal.side().as_str(), "internal");
+        assert_eq!(internal.outcome(), Outcome::UpstreamError);
+        assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(Rejection::UpstreamTimeout.side(), Side::Upstream);
+        assert_eq!(Rejection::KeysUnavailable.side(), Side::AuthServer);
+        assert_eq!(Rejection::NoRoute.side(), Side::Client);
     }
 
     #[test]

@@ -90,6 +90,15 @@ impl RequestContext {
             Rejection::Unfilterable(e) => {
                 tracing::warn!(error = %Chain(e), "response not filterable")
             }
+            // A bug of ours, not the upstream's: counted as `upstream_error` (the label set
+            // is closed, docs/reference.md#metrics) but logged as what it is.
+            Rejection::Internal(why) => {
+                tracing::error!(
+                    outcome = rejection.side().as_str(),
+                    reason = why,
+                    "internal error"
+                )
+            }
             _ => {}
         }
     }
