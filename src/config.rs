@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use http::{HeaderName, Uri};
 
+pub use crate::introspect::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
+pub use crate::token::{TokenConfig, TokenSources};
 pub use error::ConfigError;
 pub use units::Secret;
 
@@ -96,27 +98,6 @@ pub struct UpstreamConfig {
     pub max_filtered_body: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// RFC 6749 §2.3.1 HTTP Basic with form-urlencoded id and secret.
-    ClientSecretBasic,
-    /// RFC 6749 §2.3.1 `client_id` and `client_secret` in the request body.
-    ClientSecretPost,
-}
-
-#[derive(Debug, Clone)]
-pub struct IntrospectionConfig {
-    pub endpoint: Uri,
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub auth_method: AuthMethod,
-    pub timeout: Duration,
-    pub ca_file: Option<PathBuf>,
-    pub expected_issuer: Option<String>,
-    pub expected_audience: Option<String>,
-    pub cache: CacheConfig,
-}
-
 /// One `[[jwt]]` table (docs/reference.md#jwt-access-tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtConfig {
@@ -143,32 +124,6 @@ pub enum JwksSource {
     JwksUri(Uri),
     /// RFC 8414 / OpenID Connect discovery document; `jwks_uri` is read from it.
     Metadata(Uri),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheConfig {
-    pub max_entries: u64,
-    pub ttl: Duration,
-    pub negative_ttl: Duration,
-    pub stale_if_error: Duration,
-    /// `[introspection.cache.shared]`: the second level in Redis (docs/reference.md#shared-cache).
-    pub shared: Option<crate::introspect::shared::SharedSettings>,
-}
-
-#[derive(Debug, Clone)]
-pub struct TokenConfig {
-    pub sources: TokenSources,
-    pub max_form_body: usize,
-    /// `false`: the token is removed before forwarding.
-    pub forward: bool,
-    pub realm: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenSources {
-    pub header: bool,
-    pub form: bool,
-    pub query: bool,
 }
 
 /// Headers set on the forwarded request from the introspection answer.
@@ -231,28 +186,6 @@ impl Default for ListenConfig {
             trust_forwarded_headers: false,
             max_concurrent_streams: 256,
             workers: None,
-        }
-    }
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            max_entries: 100_000,
-            ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(5),
-            stale_if_error: Duration::ZERO,
-            shared: None,
-        }
-    }
-}
-
-impl Default for TokenSources {
-    fn default() -> Self {
-        Self {
-            header: true,
-            form: true,
-            query: true,
         }
     }
 }

@@ -19,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::body::ProxyBody;
 use crate::config::UpstreamConfig;
+pub use crate::error::ForwardError;
 use crate::header_name;
 use crate::policy::Grant;
 use crate::rejection::Rejection;
@@ -29,16 +30,6 @@ use crate::worker::PerWorker;
 pub struct Downstream {
     pub remote: SocketAddr,
     pub tls: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
-    #[error("upstream connection failed")]
-    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("upstream exchange failed")]
-    Exchange(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("upstream request could not be built")]
-    Build(#[source] http::Error),
 }
 
 type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;

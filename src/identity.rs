@@ -8,9 +8,9 @@
 
 use http::{HeaderMap, HeaderName};
 
+use crate::claims::TokenInfo;
 use crate::config::IdentityConfig;
 use crate::header_name;
-use crate::introspect::TokenInfo;
 
 /// Which part of the answer feeds a header.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,8 @@
 
 pub mod cache;
 pub mod client;
-pub mod info;
 pub mod revocation;
+pub mod settings;
 pub mod shared;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -22,35 +22,19 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+/// Moved to [`crate::claims`]; re-exported here so older paths keep compiling.
+pub use crate::claims::info;
+pub use crate::claims::{Expectations, TokenInfo};
 pub use cache::{now_unix, Purge, TokenDigest};
-pub use info::{Expectations, TokenInfo};
 pub use revocation::Revocation;
 
 use self::cache::{AnswerCache, Entry, Keyer};
 use self::client::IntrospectionClient;
+pub use self::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
 use self::shared::Shared;
-use crate::config::{CacheConfig, IntrospectionConfig};
+pub use crate::error::IntrospectError;
 use crate::metrics::Metrics;
 use crate::token::BearerToken;
-
-/// Why no introspection answer could be had; every variant fails closed (503).
-#[derive(Debug, thiserror::Error)]
-pub enum IntrospectError {
-    #[error("introspection request timed out")]
-    Timeout,
-    #[error("authorization server unreachable")]
-    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("authorization server answered HTTP {0}")]
-    Status(u16),
-    #[error("introspection answer larger than 1 MiB")]
-    TooLarge,
-    #[error("introspection answer unparseable: {0}")]
-    Unparseable(String),
-    #[error("introspection request could not be built")]
-    Request,
-    #[error("introspection failed")]
-    Shared(#[source] Arc<IntrospectError>),
-}
 
 /// Consecutive failed introspection calls, for the `introspection_up` gauge (docs/reference.md#observability).
 ///
@@ -353,7 +337,7 @@ impl Introspector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AuthMethod, Secret};
+    use crate::secret::Secret;
 
     fn introspector(previous: Option<&Introspector>, endpoint: &str) -> Introspector {
         let config = IntrospectionConfig {

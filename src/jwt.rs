@@ -34,10 +34,10 @@ use tokio::time::Instant;
 
 use self::fetch::{FetchError, Fetcher};
 use self::keys::KeySet;
+use crate::claims::{TokenInfo, TokenProblem};
 use crate::config::{CacheConfig, JwksSource, JwtConfig};
-use crate::introspect::{Purge, TokenInfo};
+use crate::introspect::Purge;
 use crate::metrics::Metrics;
-use crate::rejection::TokenProblem;
 
 /// At most one early (unknown `kid`) re-fetch per issuer this often (docs/reference.md#jwt-access-tokens).
 pub const EARLY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);

@@ -30,10 +30,13 @@
 
 pub mod admin;
 pub mod body;
+pub mod claims;
 pub mod cli;
 pub mod config;
+pub mod conn;
 pub mod decision;
 pub mod demo;
+pub mod error;
 pub mod filter;
 pub mod forward;
 pub mod header_name;
@@ -47,6 +50,7 @@ pub mod proxy;
 pub mod rejection;
 pub mod reload;
 pub mod run;
+pub mod secret;
 pub mod server;
 pub mod state;
 pub mod tls;

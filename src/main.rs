@@ -76,16 +76,9 @@ where
     }
 }
 
-/// An error and its `source()` chain on one line.
+/// An error and its `source()` chain on one line (the crate's one chain printer).
 fn report(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(source) = next {
-        text.push_str(": ");
-        text.push_str(&source.to_string());
-        next = source.source();
-    }
-    text
+    scopegate::error::Chain(e).to_string()
 }
 
 /// The one place the CLI writes to stdout.

@@ -8,7 +8,6 @@
 //! to another" cannot be written.
 
 pub mod pattern;
-pub mod scope;
 
 #[cfg(test)]
 mod tests;
@@ -18,11 +17,13 @@ use std::sync::Arc;
 use http::uri::PathAndQuery;
 use http::Method;
 
+/// Moved to [`crate::claims`]; re-exported here so older paths keep compiling.
+pub use crate::claims::scope;
+pub use crate::claims::ScopeSet;
 pub use pattern::{PatternError, RoutePattern};
-pub use scope::ScopeSet;
 
+use crate::claims::TokenInfo;
 use crate::filter::FieldRules;
-use crate::introspect::TokenInfo;
 use crate::rejection::Rejection;
 
 /// The compiled `[[route]]` list, in file order.

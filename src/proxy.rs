@@ -194,7 +194,7 @@ async fn forward(
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
     // A tunnel keeps its connection's max_connections slot until it closes.
-    let slot = parts.extensions.remove::<crate::server::ConnectionSlot>();
+    let slot = parts.extensions.remove::<crate::conn::ConnectionSlot>();
     let mut upstream_req =
         forwarder.prepare(parts, body, grant, downstream, on_upgrade.is_some())?;
     if let Some(info) = grant.token() {

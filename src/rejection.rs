@@ -11,6 +11,8 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::body::{full, ProxyBody};
 use crate::metrics::Outcome;
 
+pub use crate::claims::TokenProblem;
+
 /// Why a request was answered by scopegate rather than the upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
@@ -48,13 +50,13 @@ pub enum Rejection {
     InsufficientScope { required: String },
     /// The authorization server could not give an answer: fail closed (503).
     #[error("authorization server unavailable")]
-    AuthServerUnavailable(#[source] crate::introspect::IntrospectError),
+    AuthServerUnavailable(#[source] crate::error::IntrospectError),
     /// A JWT's issuer has never had a usable key set (docs/reference.md#jwt-access-tokens): fail closed (503).
     #[error("no usable key set for the token's issuer")]
     KeysUnavailable,
     /// The upstream could not be reached or broke the exchange (502).
     #[error("upstream unavailable")]
-    UpstreamUnreachable(#[source] crate::forward::ForwardError),
+    UpstreamUnreachable(#[source] crate::error::ForwardError),
     /// The upstream did not answer within `upstream.timeout` (504).
     #[error("upstream timed out")]
     UpstreamTimeout,
@@ -66,18 +68,32 @@ pub enum Rejection {
     Internal(&'static str),
 }
 
-/// The reason a token is `invalid_token`; [`TokenProblem::description`] is the
-/// `error_description`.
+/// Which side a rejection comes from (pingora's `ErrorSource`), finer than the
+/// `outcome` label: [`Side::Internal`] is a fault inside scopegate, which the SPEC's
+/// closed label set has no value for (docs/reference.md#metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenProblem {
-    Malformed,
-    Inactive,
-    Expired,
-    NotYetValid,
-    WrongIssuer,
-    WrongAudience,
-    /// A JWT whose header, key or signature is not acceptable (docs/reference.md#jwt-access-tokens).
-    Unverified,
+pub enum Side {
+    /// The request itself (4xx).
+    Client,
+    /// The authorization server or the token issuer's keys (503).
+    AuthServer,
+    /// The upstream (502, 504).
+    Upstream,
+    /// A bug or resource failure of our own (500).
+    Internal,
+}
+
+// === impl Side ===
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::AuthServer => "auth_server",
+            Self::Upstream => "upstream",
+            Self::Internal => "internal",
+        }
+    }
 }
 
 // === impl Rejection ===
@@ -102,7 +118,21 @@ impl Rejection {
         }
     }
 
-    /// The `outcome` metric label (a closed set).
+    /// Which side failed; `Internal` is told apart here, not in the metric label.
+    pub fn side(&self) -> Side {
+        match self {
+            Self::AuthServerUnavailable(_) | Self::KeysUnavailable => Side::AuthServer,
+            Self::UpstreamUnreachable(_) | Self::UpstreamTimeout | Self::Unfilterable(_) => {
+                Side::Upstream
+            }
+            Self::Internal(_) => Side::Internal,
+            _ => Side::Client,
+        }
+    }
+
+    /// The `outcome` metric label (a closed set). A fault of our own ([`Side::Internal`])
+    /// has no label of its own and counts as `upstream_error`, the other 5xx that is not
+    /// the authorization server's; its log line says `outcome=internal`.
     pub fn outcome(&self) -> Outcome {
         match self {
             Self::UnsafePath
@@ -204,26 +234,6 @@ impl Rejection {
     }
 }
 
-impl std::fmt::Display for TokenProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.description())
-    }
-}
-
-impl TokenProblem {
-    pub fn description(&self) -> &'static str {
-        match self {
-            Self::Malformed => "the access token is malformed",
-            Self::Inactive => "the access token is not active",
-            Self::Expired => "the access token has expired",
-            Self::NotYetValid => "the access token is not yet valid",
-            Self::WrongIssuer => "the access token was issued by an unexpected issuer",
-            Self::WrongAudience => "the access token is not meant for this audience",
-            Self::Unverified => "the access token could not be verified",
-        }
-    }
-}
-
 /// `{"error":"…","error_description":"…"}`, built with serde_json so every
 /// character is escaped correctly.
 pub fn error_body(code: &str, description: &str) -> Bytes {
@@ -275,8 +285,20 @@ mod tests {
     }
 
     #[test]
+    fn internal_is_its_own_side_and_counts_as_upstream_error() {
+        let internal = Rejection::Internal("test");
+        assert_eq!(internal.side(), Side::Internal);
+        assert_eq!(internal.side().as_str(), "internal");
+        assert_eq!(internal.outcome(), Outcome::UpstreamError);
+        assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(Rejection::UpstreamTimeout.side(), Side::Upstream);
+        assert_eq!(Rejection::KeysUnavailable.side(), Side::AuthServer);
+        assert_eq!(Rejection::NoRoute.side(), Side::Client);
+    }
+
+    #[test]
     fn service_unavailable_carries_retry_after() {
-        let rsp = Rejection::AuthServerUnavailable(crate::introspect::IntrospectError::Timeout)
+        let rsp = Rejection::AuthServerUnavailable(crate::error::IntrospectError::Timeout)
             .into_response("api");
         assert_eq!(rsp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(rsp.headers().contains_key(RETRY_AFTER));

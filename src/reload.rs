@@ -7,10 +7,27 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::error::Chain;
 use crate::introspect::Health;
 use crate::metrics::Metrics;
-use crate::state::State;
+use crate::state::{BuildError, State};
+use crate::tls::TlsError;
+
+/// Why a reload was refused; the previous configuration keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// Shown as the config error itself (file:line:col, key, what was expected).
+    #[error(transparent)]
+    Config(ConfigError),
+    /// Which listeners run is fixed at start (`what`: `[upstream]`, `[decision]`).
+    #[error("adding or removing {what} needs a restart")]
+    NeedsRestart { what: &'static str },
+    #[error("cannot load the TLS certificate")]
+    Tls(#[source] TlsError),
+    #[error("cannot build the serving state")]
+    Build(#[source] BuildError),
+}
 
 /// Everything a reload replaces.
 #[derive(Debug, Clone)]
@@ -30,24 +47,24 @@ impl Reloader {
                 tracing::info!(config = %path.display(), "configuration reloaded");
                 true
             }
-            Err(message) => {
+            Err(e) => {
                 self.metrics.config_reload(false);
-                tracing::error!(config = %path.display(), error = %message, "reload rejected; the previous configuration keeps serving");
+                tracing::error!(config = %path.display(), error = %Chain(&e), "reload rejected; the previous configuration keeps serving");
                 false
             }
         }
     }
 
-    fn try_reload(&self, path: &Path) -> Result<(), String> {
-        let config = Config::load(path).map_err(|e| e.to_string())?;
+    fn try_reload(&self, path: &Path) -> Result<(), ReloadError> {
+        let config = Config::load(path).map_err(ReloadError::Config)?;
         let old = self.state.load_full();
         // Which listeners run is fixed at start: a proxy listener without [upstream], or
         // a decision listener without its state, cannot be made up by a reload.
         if config.proxy_enabled() != old.config.proxy_enabled() {
-            return Err("adding or removing [upstream] needs a restart".into());
+            return Err(ReloadError::NeedsRestart { what: "[upstream]" });
         }
         if config.decision.is_some() != old.config.decision.is_some() {
-            return Err("adding or removing [decision] needs a restart".into());
+            return Err(ReloadError::NeedsRestart { what: "[decision]" });
         }
         if config.decision.as_ref().map(|d| d.addr) != old.config.decision.as_ref().map(|d| d.addr)
         {
@@ -61,9 +78,9 @@ impl Reloader {
             tracing::warn!("listener addresses changed; they take effect after a restart");
         }
         let tls = match (&self.tls, &config.listen.tls) {
-            (Some(_), Some(files)) => Some(
-                crate::tls::server_config(&files.cert, &files.key).map_err(|e| format!("{e}"))?,
-            ),
+            (Some(_), Some(files)) => {
+                Some(crate::tls::server_config(&files.cert, &files.key).map_err(ReloadError::Tls)?)
+            }
             (None, Some(_)) | (Some(_), None) => {
                 tracing::warn!("enabling or disabling TLS takes effect after a restart");
                 None
@@ -73,12 +90,8 @@ impl Reloader {
         for warning in &config.warnings {
             tracing::warn!("{warning}");
         }
-        let state = State::build(config, Some(&old), &self.metrics, &self.health).map_err(|e| {
-            let source = std::error::Error::source(&e)
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default();
-            format!("{e}{source}")
-        })?;
+        let state = State::build(config, Some(&old), &self.metrics, &self.health)
+            .map_err(ReloadError::Build)?;
         // Both swaps happen only after everything was built: no half-applied config.
         if let (Some(slot), Some(tls)) = (&self.tls, tls) {
             slot.store(tls);

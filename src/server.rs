@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::body::ProxyBody;
 use crate::config::ListenConfig;
+pub use crate::conn::ConnectionSlot;
 use crate::forward::Downstream;
 use crate::proxy::Proxy;
 use crate::worker::Pool;
@@ -181,9 +182,8 @@ fn service(
         // Only an upgrade can outlive the connection (a WebSocket tunnel); other
         // requests carry nothing extra.
         if req.headers().contains_key(UPGRADE) {
-            req.extensions_mut().insert(ConnectionSlot {
-                _conn: conn.clone(),
-            });
+            req.extensions_mut()
+                .insert(ConnectionSlot::new(conn.clone()));
         }
         let proxy = proxy.clone();
         async move {
@@ -301,18 +301,6 @@ impl Shared {
         (self.open.load(Ordering::Relaxed) == 0)
             .then(|| self.epoch + Duration::from_millis(self.idle_since_ms.load(Ordering::Relaxed)))
     }
-}
-
-/// A connection's slot in `[listen] max_connections` (docs/reference.md#limits).
-///
-/// Every request with an `Upgrade` header carries one in its extensions. hyper's
-/// connection task ends when it hands an upgraded connection over, so whoever takes
-/// the upgraded connection (the WebSocket tunnel) takes this slot out of the request
-/// and keeps it until the tunnel closes: a tunnel then counts against the limit like
-/// the connection it replaced. The slot is freed when the last clone is dropped.
-#[derive(Debug, Clone)]
-pub struct ConnectionSlot {
-    _conn: Arc<Shared>,
 }
 
 /// One open stream of a connection, counted in [`Shared::open`] until dropped.

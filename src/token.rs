@@ -8,7 +8,6 @@
 use std::fmt;
 
 use crate::body::{CollectError, ProxyBody};
-use crate::config::TokenConfig;
 use crate::rejection::{Rejection, TokenProblem};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -296,6 +295,34 @@ async fn read_limited(
             CollectError::TooLarge { limit } => Rejection::FormTooLarge { limit },
             CollectError::Read(_) => Rejection::BadRequest("the request body could not be read"),
         })
+}
+
+/// What `[token]` compiles to (docs/reference.md#token-extraction): the extraction rules own
+/// their settings, `config` builds them.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub sources: TokenSources,
+    pub max_form_body: usize,
+    /// `false`: the token is removed before forwarding.
+    pub forward: bool,
+    pub realm: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSources {
+    pub header: bool,
+    pub form: bool,
+    pub query: bool,
+}
+
+impl Default for TokenSources {
+    fn default() -> Self {
+        Self {
+            header: true,
+            form: true,
+            query: true,
+        }
+    }
 }
 
 #[cfg(test)]

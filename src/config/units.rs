@@ -18,11 +18,7 @@ use serde::Deserialize;
 
 use crate::filter::FieldRules;
 use crate::policy::RoutePattern;
-
-/// A secret read at load (client secret). `Debug` never shows it, and there is no
-/// `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub use crate::secret::Secret;
 
 /// `"250ms"`, `"2s"`, `"5m"`, `"1h 30m"` (humantime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,24 +113,6 @@ const RESERVED_HEADERS: &[&str] = &[
 
 const DURATION_HINT: &str = r#"expected a number with a unit, like "250ms", "2s" or "5m""#;
 const SIZE_HINT: &str = r#"expected a number of bytes with an optional unit, like "512", "64KiB" or "1MiB" (KB = 1000, KiB = 1024)"#;
-
-// === impl Secret ===
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 // === parsers (pure, so they are table-testable) ===
 

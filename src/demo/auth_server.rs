@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use crate::introspect::now_unix;
+use crate::claims::now_unix;
 
 /// The demo's Ed25519 signing key (PKCS#8 v1, base64). Published in this source, so it
 /// proves nothing outside the loopback-only demo.

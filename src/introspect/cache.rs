@@ -3,14 +3,15 @@
 //! ones. The answer is cached, never the decision.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use moka::future::Cache;
 use moka::Expiry;
 use sha2::{Digest, Sha256};
 
+use super::CacheConfig;
 use super::TokenInfo;
-use crate::config::CacheConfig;
+pub use crate::claims::now_unix;
 
 /// SHA-256 of the endpoint, the client id and the token: the cache key. Never the raw token.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,13 +163,6 @@ impl Expiry<TokenDigest, Arc<Entry>> for EntryExpiry {
     ) -> Option<Duration> {
         Some(value.lifetime)
     }
-}
-
-/// Seconds since the Unix epoch (token `exp`/`nbf` are wall-clock NumericDates).
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

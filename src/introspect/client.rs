@@ -15,9 +15,10 @@ use hyper_util::rt::TokioExecutor;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::{AuthMethod, IntrospectionConfig};
 use super::{IntrospectError, TokenInfo};
 use crate::body::{collect_limited, CollectError};
-use crate::config::{AuthMethod, IntrospectionConfig};
+use crate::claims::ParseError;
 use crate::worker::PerWorker;
 
 /// An answer larger than this is refused (docs/reference.md#limits).
@@ -140,17 +141,13 @@ impl IntrospectionClient {
 /// Parses an RFC 7662 §2.2 answer: one JSON object, no duplicate keys at any depth.
 pub fn parse_answer(bytes: &[u8]) -> Result<TokenInfo, IntrospectError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue
-        .deserialize(&mut de)
-        .map_err(|e| IntrospectError::Unparseable(e.to_string()))?;
-    de.end()
-        .map_err(|e| IntrospectError::Unparseable(e.to_string()))?;
+    let unparseable = |e| IntrospectError::Unparseable(ParseError::Json(e));
+    let value = StrictValue.deserialize(&mut de).map_err(unparseable)?;
+    de.end().map_err(unparseable)?;
     let Value::Object(map) = value else {
-        return Err(IntrospectError::Unparseable(
-            "answer is not a JSON object".into(),
-        ));
+        return Err(IntrospectError::Unparseable(ParseError::NotAnObject));
     };
-    TokenInfo::from_claims(map).map_err(|e| IntrospectError::Unparseable(e.to_string()))
+    TokenInfo::from_claims(map).map_err(IntrospectError::Unparseable)
 }
 
 /// One JSON object with no duplicate keys at any depth (JWT headers and claims too:

@@ -10,7 +10,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use tokio::time::Instant;
 
 use crate::body::ProxyBody;
-use crate::introspect::TokenInfo;
+use crate::claims::TokenInfo;
+use crate::error::Chain;
 use crate::metrics::{Metrics, Outcome};
 use crate::rejection::Rejection;
 use crate::state::State;
@@ -89,6 +90,15 @@ impl RequestContext {
             Rejection::Unfilterable(e) => {
                 tracing::warn!(error = %Chain(e), "response not filterable")
             }
+            // A bug of ours, not the upstream's: counted as `upstream_error` (the label set
+            // is closed, docs/reference.md#metrics) but logged as what it is.
+            Rejection::Internal(why) => {
+                tracing::error!(
+                    outcome = rejection.side().as_str(),
+                    reason = why,
+                    "internal error"
+                )
+            }
             _ => {}
         }
     }
@@ -143,21 +153,6 @@ impl RequestContext {
                 "request"
             );
         }
-    }
-}
-
-/// An error and its `source()` chain on one line, for logs (never for clients).
-struct Chain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut next = self.0.source();
-        while let Some(e) = next {
-            write!(f, ": {e}")?;
-            next = e.source();
-        }
-        Ok(())
     }
 }
 

@@ -15,12 +15,13 @@ use http_body_util::BodyExt;
 use hyper::body::Body as _;
 
 use crate::body::{self, CollectError, ProxyBody};
+use crate::claims::now_unix;
+use crate::conn::ConnectionSlot;
 use crate::filter::{is_json_content_type, FilterError};
 use crate::header_name;
-use crate::introspect::{now_unix, Revocation};
+use crate::introspect::Revocation;
 use crate::policy::Grant;
 use crate::rejection::Rejection;
-use crate::server::ConnectionSlot;
 
 /// On a route whose response will be filtered, ask the upstream for the whole, plain
 /// document: we filter only what we can read. `Range`/`If-Range` (any spelling) go, so

@@ -8,8 +8,7 @@ use std::borrow::Cow;
 use http::HeaderValue;
 use serde_json::{Map, Value};
 
-use crate::policy::ScopeSet;
-use crate::rejection::TokenProblem;
+use super::{ScopeSet, TokenProblem};
 
 /// A parsed introspection answer.
 #[derive(Debug, Clone)]
