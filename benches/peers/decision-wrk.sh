@@ -11,7 +11,6 @@ set -euo pipefail
 BIN=${SCOPEGATE_BIN:?set SCOPEGATE_BIN to the scopegate binary}
 : "${TOKEN:?a token the introspection endpoint answers active with the scope}"
 : "${INTROSPECTION_URL:?}" "${INTROSPECTION_CLIENT_ID:?}" "${INTROSPECTION_CLIENT_SECRET:?}"
-AUTH_METHOD=${INTROSPECTION_AUTH_METHOD:-client_secret_basic}
 PREFIX=${PROTECTED_PREFIX:-/orders/}
 SCOPE=${REQUIRED_SCOPE:-orders:read}
 DECISION_ADDR=${DECISION_ADDR:-127.0.0.1:18283}
@@ -20,24 +19,10 @@ WRK_ARGS=("$@")
 [ ${#WRK_ARGS[@]} -gt 0 ] || WRK_ARGS=(-t1 -c32 -d10s --latency)
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-decision-wrk.XXXXXX")
-printf '%s' "$INTROSPECTION_CLIENT_SECRET" > "$dir/client-secret"
-cat > "$dir/scopegate.toml" <<TOML
-[decision]
-addr = "$DECISION_ADDR"
-
-[admin]
-addr = "$ADMIN_ADDR"
-
-[introspection]
-endpoint = "$INTROSPECTION_URL"
-client_id = "$INTROSPECTION_CLIENT_ID"
-client_secret_file = "$dir/client-secret"
-auth_method = "$AUTH_METHOD"
-
-[[route]]
-path = "${PREFIX%/}/**"
-scopes = ["$SCOPE"]
-TOML
+# shellcheck source=benches/peers/common.sh
+. "$(dirname "$0")/common.sh"
+write_scopegate_toml "$dir" "[decision]
+addr = \"$DECISION_ADDR\"" '["header", "form", "query"]'
 RUST_LOG=${RUST_LOG:-warn} "$BIN" serve --config "$dir/scopegate.toml" &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT

@@ -23,38 +23,12 @@ upstream_hostport=${upstream_hostport%%/*}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-nginx-decision.XXXXXX")
 chmod 755 "$dir"
 mkdir -p "$dir/tmp" "$dir/logs"
-printf '%s' "$INTROSPECTION_CLIENT_SECRET" > "$dir/client-secret"
-
-cat > "$dir/scopegate.toml" <<TOML
-# Decision mode only: no [listen], no [upstream].
-[decision]
-addr = "$DECISION_ADDR"
-
-[admin]
-addr = "$ADMIN_ADDR"
-
-[introspection]
-endpoint = "$INTROSPECTION_URL"
-client_id = "$INTROSPECTION_CLIENT_ID"
-client_secret_file = "$dir/client-secret"
-auth_method = "$INTROSPECTION_AUTH_METHOD"
-
-[introspection.cache]
-ttl = "${CACHE_TTL_SECS}s"
-
-[token]
-# A form body never reaches the decision listener (auth_request sends no body).
-sources = ["header", "query"]
-
-[identity]
-subject = "$IDENTITY_HEADER_SUB"
-scope = "$IDENTITY_HEADER_SCOPE"
-client_id = "$IDENTITY_HEADER_CLIENT_ID"
-
-[[route]]
-path = "${PROTECTED_PREFIX%/}/**"
-scopes = ["$REQUIRED_SCOPE"]
-TOML
+# Decision mode only: no [listen], no [upstream]. A form body never reaches the
+# decision listener (auth_request sends no body).
+# shellcheck source=benches/peers/common.sh
+. "$(dirname "$0")/common.sh"
+write_scopegate_toml "$dir" "[decision]
+addr = \"$DECISION_ADDR\"" '["header", "query"]'
 
 # NGINX variable for a response header: lower case, '-' -> '_'.
 var() { printf '%s' "$1" | tr 'A-Z-' 'a-z_'; }

@@ -11,38 +11,13 @@ set -euo pipefail
 BIN=${SCOPEGATE_BIN:?set SCOPEGATE_BIN to the scopegate binary}
 ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:$((CANDIDATE_PORT + 100))}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-candidate.XXXXXX")
-printf '%s' "$INTROSPECTION_CLIENT_SECRET" > "$dir/client-secret"
-cat > "$dir/scopegate.toml" <<TOML
-[listen]
-addr = "$LISTEN_ADDR"
-
-[admin]
-addr = "$ADMIN_ADDR"
+# shellcheck source=benches/peers/common.sh
+. "$(dirname "$0")/common.sh"
+write_scopegate_toml "$dir" "[listen]
+addr = \"$LISTEN_ADDR\"
 
 [upstream]
-url = "$UPSTREAM_URL"
-
-[introspection]
-endpoint = "$INTROSPECTION_URL"
-client_id = "$INTROSPECTION_CLIENT_ID"
-client_secret_file = "$dir/client-secret"
-auth_method = "$INTROSPECTION_AUTH_METHOD"
-
-[introspection.cache]
-ttl = "${CACHE_TTL_SECS}s"
-
-[token]
-sources = ["header", "form", "query"]
-
-[identity]
-subject = "$IDENTITY_HEADER_SUB"
-scope = "$IDENTITY_HEADER_SCOPE"
-client_id = "$IDENTITY_HEADER_CLIENT_ID"
-
-[[route]]
-path = "${PROTECTED_PREFIX%/}/**"
-scopes = ["$REQUIRED_SCOPE"]
-TOML
+url = \"$UPSTREAM_URL\"" '["header", "form", "query"]'
 # The peers keep no access logs; neither does scopegate, for a fair comparison.
 export RUST_LOG=${RUST_LOG:-warn}
 exec "$BIN" serve --config "$dir/scopegate.toml"
