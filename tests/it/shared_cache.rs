@@ -125,6 +125,31 @@ async fn shared_count(h: &Harness, result: &str) -> f64 {
     shared_metric(&h.metrics().await, result)
 }
 
+/// Sends fresh tokens `{prefix}-{first}`, `{prefix}-{first+1}`, … through `r[0]` and then
+/// `r[1]` until one is answered on `r[1]` without a second authorization-server call
+/// (a Redis hit: `r[1]` had no in-process entry), failing with `what` at `deadline`.
+async fn shared_again(
+    r: &[Harness],
+    auth: &AuthServer,
+    prefix: &str,
+    first: usize,
+    deadline: Instant,
+    what: &str,
+) {
+    for i in first..40 {
+        let t = format!("{prefix}-{i}");
+        assert_eq!(read(&r[0], &t).await.status, 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(read(&r[1], &t).await.status, 200);
+        if calls_for(auth, &t) == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("ran out of tokens: {what}");
+}
+
 /// Waits (bounded) until Redis holds string keys that `before` did not; returns them.
 /// The write to Redis may finish after the answer: what is tested is that it happens.
 async fn new_entries(redis: &RedisServer, before: &[Vec<u8>]) -> Vec<Vec<u8>> {
@@ -682,24 +707,16 @@ async fn redis_killed_is_a_miss_not_a_failure_and_is_used_again_once_restarted()
     // Used again (after reconnecting): a token through r0 becomes a Redis hit on r1.
     let deadline = Instant::now() + Duration::from_secs(10);
     let hits = shared_count(&r[1], "hit").await;
-    let mut i = 14;
-    loop {
-        let t = format!("k-{i}");
-        assert_eq!(read(&r[0], &t).await.status, 200);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(read(&r[1], &t).await.status, 200);
-        if shared_count(&r[1], "hit").await > hits {
-            assert_eq!(calls_for(&auth, &t), 1);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Redis not used again within 10 s of its restart"
-        );
-        i += 1;
-        assert!(i < 40, "ran out of tokens");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    shared_again(
+        &r,
+        &auth,
+        "k",
+        14,
+        deadline,
+        "Redis not used again within 10 s of its restart",
+    )
+    .await;
+    assert!(shared_count(&r[1], "hit").await > hits);
 }
 
 #[tokio::test]
@@ -780,25 +797,17 @@ async fn started_while_redis_is_down_it_serves_and_uses_redis_once_it_is_up() {
 
     redis.restart().await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut i = 4;
-    loop {
-        let t = format!("d-{i}");
-        assert_eq!(read(&r[0], &t).await.status, 200);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(read(&r[1], &t).await.status, 200);
-        if calls_for(&auth, &t) == 1 {
-            assert!(!redis.string_keys().await.is_empty());
-            assert!(shared_count(&r[1], "hit").await >= 1.0);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Redis, up after the replicas, not used within 10 s"
-        );
-        i += 1;
-        assert!(i < 40, "ran out of tokens");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    shared_again(
+        &r,
+        &auth,
+        "d",
+        4,
+        deadline,
+        "Redis, up after the replicas, not used within 10 s",
+    )
+    .await;
+    assert!(!redis.string_keys().await.is_empty());
+    assert!(shared_count(&r[1], "hit").await >= 1.0);
 }
 
 // === tampered and foreign entries ===
