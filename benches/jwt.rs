@@ -220,23 +220,15 @@ fn introspection_hits(
 /// the claim checks (iss, aud, exp, nbf, iat) — the signature is not re-verified.
 #[divan::bench]
 fn jwt_cache_hit_and_claim_checks_x100(bencher: Bencher) {
-    use scopegate::config::{JwksSource, JwtConfig};
     use scopegate::jwt::{JwtValidator, Verdict};
     let rt = common::runtime();
     let addr = common::demo_server(&rt);
     let issuer = format!("http://{addr}");
-    let config = JwtConfig {
-        issuer: issuer.clone(),
-        audience: scopegate::demo::auth_server::DEMO_AUDIENCE.into(),
-        keys: JwksSource::JwksUri(format!("{issuer}/jwks").parse().unwrap()),
-        algorithms: vec![Algorithm::EdDSA],
-        typ: vec!["at+jwt".into()],
-        scope_claim: "scope".into(),
-        leeway: std::time::Duration::from_secs(30),
-        jwks_refresh: std::time::Duration::from_secs(300),
-        timeout: std::time::Duration::from_secs(2),
-        ca_file: None,
-    };
+    let config = eddsa_issuer(
+        &issuer,
+        scopegate::demo::auth_server::DEMO_AUDIENCE,
+        &format!("{issuer}/jwks"),
+    );
     let metrics = std::sync::Arc::new(scopegate::metrics::Metrics::new().unwrap());
     let validator = rt
         .block_on(async { JwtValidator::new(&[config], &CacheConfig::default(), None, &metrics) })
@@ -320,19 +312,7 @@ fn round_robin() -> RoundRobin {
 
 impl RoundRobin {
     fn validator(&self) -> scopegate::jwt::JwtValidator {
-        use scopegate::config::{JwksSource, JwtConfig};
-        let config = JwtConfig {
-            issuer: self.issuer.clone(),
-            audience: RR_AUDIENCE.into(),
-            keys: JwksSource::JwksUri(self.jwks_uri.parse().unwrap()),
-            algorithms: vec![Algorithm::EdDSA],
-            typ: vec!["at+jwt".into()],
-            scope_claim: "scope".into(),
-            leeway: std::time::Duration::from_secs(30),
-            jwks_refresh: std::time::Duration::from_secs(300),
-            timeout: std::time::Duration::from_secs(2),
-            ca_file: None,
-        };
+        let config = eddsa_issuer(&self.issuer, RR_AUDIENCE, &self.jwks_uri);
         let metrics = std::sync::Arc::new(scopegate::metrics::Metrics::new().unwrap());
         let validator = self
             .rt
@@ -435,5 +415,21 @@ fn round_robin_10k_cached(bencher: Bencher, kind: &str) {
             DISTINCT as u64,
             "every pass all hits"
         );
+    }
+}
+
+/// One `[[jwt]]` issuer accepting EdDSA `at+jwt` tokens, with the reference defaults.
+fn eddsa_issuer(issuer: &str, audience: &str, jwks_uri: &str) -> scopegate::config::JwtConfig {
+    scopegate::config::JwtConfig {
+        issuer: issuer.into(),
+        audience: audience.into(),
+        keys: scopegate::config::JwksSource::JwksUri(jwks_uri.parse().unwrap()),
+        algorithms: vec![Algorithm::EdDSA],
+        typ: vec!["at+jwt".into()],
+        scope_claim: "scope".into(),
+        leeway: std::time::Duration::from_secs(30),
+        jwks_refresh: std::time::Duration::from_secs(300),
+        timeout: std::time::Duration::from_secs(2),
+        ca_file: None,
     }
 }
