@@ -182,6 +182,18 @@ impl Introspector {
             unheard = Some(entry);
         }
         self.metrics.cache_misses.inc();
+        // Boxed: the hit path above must not carry the miss path's state (single flight,
+        // Redis, the call) in its future, which every request's future embeds and moves.
+        Box::pin(self.miss(key, token, unheard)).await
+    }
+
+    /// No usable cached answer: the single flight to Redis and the authorization server.
+    async fn miss(
+        &self,
+        key: TokenDigest,
+        token: &BearerToken,
+        unheard: Option<Arc<Entry>>,
+    ) -> Result<Arc<TokenInfo>, IntrospectError> {
         let init = async {
             // docs/reference.md#shared-cache: in-process → Redis → authorization server,
             // inside the single flight: racing requests make one Redis GET.

@@ -221,7 +221,9 @@ impl JwtValidator {
         let Some(issuer) = self.issuer(jwt.claims.get("iss").and_then(Value::as_str)) else {
             return Verdict::NotJwt;
         };
-        let verdict = match issuer.verify(jwt, now).await {
+        // Boxed: a cache hit never gets here, and verification's state (a possible JWKS
+        // fetch) would otherwise widen every request's future.
+        let verdict = match Box::pin(issuer.verify(jwt, now)).await {
             Ok((info, claims)) => {
                 let info = Arc::new(info);
                 let ttl = self.cache_config.ttl;

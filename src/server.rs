@@ -94,10 +94,7 @@ pub async fn serve(
             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                 return;
             };
-            let downstream = Downstream {
-                remote,
-                tls: tls.is_some(),
-            };
+            let downstream = Downstream::new(remote, tls.is_some());
             let result = match tls {
                 None => {
                     // hyper-util's h1/h2 detection waits for the first bytes with no
@@ -186,6 +183,7 @@ fn service(
                 .insert(ConnectionSlot::new(conn.clone()));
         }
         let proxy = proxy.clone();
+        let downstream = downstream.clone();
         async move {
             let rsp = proxy.handle(req, downstream).await;
             Ok::<_, Infallible>(rsp.map(|body| Counted {

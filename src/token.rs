@@ -113,10 +113,11 @@ pub async fn extract(
     // carries the token, so that a token sent twice is always seen.
     if config.sources.form && is_form(method, headers) {
         // A client trickling its form body must not hold the request open forever.
-        let bytes = tokio::time::timeout(
+        // Boxed: only form requests pay for this state (see forward::pool).
+        let bytes = Box::pin(tokio::time::timeout(
             read_timeout,
             read_limited(body, headers, config.max_form_body),
-        )
+        ))
         .await
         .map_err(|_| Rejection::RequestTimeout)??;
         if overrides_method(&bytes, method) {

@@ -254,3 +254,84 @@ async fn upstream_status_and_headers_pass_through() {
     assert_eq!(r.text(), "gone");
     assert_eq!(r.header("x-upstream").as_deref(), Some("1"));
 }
+
+/// A raw HTTP/1.1 upstream that counts its TCP connections and answers every request
+/// `200 ok`; with `close_after_each`, it closes the connection after each answer
+/// without saying so (as a server whose keep-alive timeout races the next request).
+async fn counting_upstream(
+    close_after_each: bool,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let conns = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    // GETs without bodies: one answer per complete head.
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if close_after_each {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, conns)
+}
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let (url, conns) = counting_upstream(false).await;
+    let h = Harness::standard(public_all().upstream_url(&url)).await;
+    for i in 0..20 {
+        let r = h.get(&format!("/x/{i}")).send().await;
+        assert_eq!(r.status, 200, "request {i}");
+        assert_eq!(r.body, "ok");
+    }
+    // One client asking one at a time: one upstream connection per worker at most.
+    let opened = conns.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&opened),
+        "{opened} upstream connections for 20 requests"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_closes_idle_connections_costs_no_request() {
+    let (url, conns) = counting_upstream(true).await;
+    let h = Harness::standard(public_all().upstream_url(&url)).await;
+    for i in 0..20 {
+        let r = h.get(&format!("/x/{i}")).send().await;
+        assert_eq!(r.status, 200, "request {i}: {:?}", r.body);
+        // Sometimes the close arrives before the next request, sometimes after it
+        // was handed to the closing connection (which gives it back unsent).
+        if i % 2 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let opened = conns.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        opened, 20,
+        "one connection per request, as the upstream closes each"
+    );
+}
