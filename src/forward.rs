@@ -315,7 +315,7 @@ enum Disposition {
 /// are already lower case). A `_` spelling of any listed name is always removed: only
 /// canonical names are ever trusted.
 fn disposition(name: &str) -> Disposition {
-    if !name.contains('_') {
+    if !name.as_bytes().contains(&b'_') {
         return listed(name);
     }
     match listed(&header_name::canonical(name)) {
@@ -363,7 +363,7 @@ fn scrub(headers: &mut HeaderMap, trust_forwarded: bool) {
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let mut suspects = headers
         .keys()
-        .filter(|k| is_hop_by_hop(k.as_str()) || k.as_str().contains('_'));
+        .filter(|k| is_hop_by_hop(k.as_str()) || k.as_str().as_bytes().contains(&b'_'));
     match (suspects.next(), suspects.next()) {
         (None, _) => return,
         // Nearly every keep-alive upstream answers with `Connection: keep-alive` and

@@ -10,7 +10,8 @@ use std::borrow::Cow;
 /// `name` with `_` mapped to `-`; borrowed when it has none (the common case).
 /// Header names from `http` are already lower case.
 pub fn canonical(name: &str) -> Cow<'_, str> {
-    if name.contains('_') {
+    // A byte scan: `str::contains(char)` runs a general searcher, per header per request.
+    if name.as_bytes().contains(&b'_') {
         Cow::Owned(name.replace('_', "-"))
     } else {
         Cow::Borrowed(name)
