@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# scopegate next to a bare NGINX hop, on loopback, from this repository alone.
+#
+#   benches/side-by-side/run.sh [--scenario one-token|many-token] [--duration S]
+#                               [--threads N] [--connections N]
+#
+# Runs one upstream (NGINX `return 200`, a 314-byte JSON body), then measures with wrk,
+# one at a time: `direct` (wrk straight at the upstream), `hop` (NGINX as a bare
+# keep-alive reverse proxy, no token check: the cost of one userspace hop) and
+# `scopegate` (introspection against a mock authorization server, cached). Prints
+# req/s, ratios, latency and each proxy's own CPU time per request. Installs nginx, wrk
+# and curl from Debian packages when missing; builds scopegate unless SCOPEGATE_BIN is
+# set. Everything binds 127.0.0.1 on free ports; every process is stopped on exit.
+# See benches/side-by-side/README.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+scenario=one-token duration=10 threads=2 connections=64 tokens=10000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scenario) scenario=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+case "$scenario" in one-token|many-token) ;; *) echo "--scenario one-token|many-token" >&2; exit 2 ;; esac
+
+# ------------------------------------------------------------------ packages, binary
+need=()
+for p in nginx wrk curl; do command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || need+=("$p"); done
+if [ "${#need[@]}" -gt 0 ]; then
+  sudo=; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  # Keep the distro's nginx service from starting (port 80): a policy-rc.d we add and
+  # remove, only if there is none.
+  added=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d; added=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+  [ "$added" = 1 ] && $sudo rm -f /usr/sbin/policy-rc.d
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if [ -z "${SCOPEGATE_BIN:-}" ]; then
+  (cd "$root" && cargo build --release --quiet)
+  SCOPEGATE_BIN=${CARGO_TARGET_DIR:-$root/target}/release/scopegate
+fi
+
+out="$root/target/side-by-side/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+run=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-sbs.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
+  rm -rf "$run"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "nothing listens on :$1" >&2; return 1; }
+declare -A group
+# start NAME CMD...: its own process group (setsid), recorded for CPU accounting and stop.
+start() { local name=$1; shift; setsid "$@" > "$run/$name.log" 2>&1 & pids+=($!); group[$name]=$!; }
+
+up=$(free_port) as=$(free_port) hop=$(free_port) sg=$(free_port) admin=$(free_port)
+cores=$(nproc)
+for name in upstream hop; do
+  mkdir -p "$run/$name"
+  sed -e "s|@RUN@|$run/$name|g" -e "s|@UPSTREAM@|$up|g" -e "s|@HOP@|$hop|g" -e "s|@CORES@|$cores|g" \
+    "$here/nginx-$name.conf" > "$run/$name/nginx.conf"
+  start "$name" "$NGINX" -p "$run/$name" -c "$run/$name/nginx.conf" -g 'daemon off;'
+done
+start mock-as python3 "$here/mock_as.py" "$as"
+echo demo-secret > "$run/client-secret"
+cat > "$run/scopegate.toml" <<EOF
+[listen]
+addr = "127.0.0.1:$sg"
+
+[upstream]
+url = "http://127.0.0.1:$up"
+
+[admin]
+addr = "127.0.0.1:$admin"
+
+[introspection]
+endpoint = "http://127.0.0.1:$as/introspect"
+client_id = "demo"
+client_secret_file = "$run/client-secret"
+
+[introspection.cache]
+ttl = "60s"
+
+[identity]
+subject = "X-Auth-Sub"
+
+[[route]]
+path = "/orders/**"
+scopes = ["orders:read"]
+EOF
+RUST_LOG=warn start scopegate "$SCOPEGATE_BIN" serve --config "$run/scopegate.toml"
+for p in "$up" "$hop" "$sg"; do wait_port "$p"; done
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$as/count" && break; sleep 0.1; done
+
+# ------------------------------------------------------------------ correctness first
+nonce=$RANDOM$RANDOM
+check() { # want, then curl arguments
+  local want=$1; shift
+  local got; got=$(curl -s -o "$run/check.body" -D "$run/check.head" -w '%{http_code}' "$@")
+  [ "$got" = "$want" ] || { echo "check failed: $* -> $got, want $want" >&2; exit 1; }
+}
+base="http://127.0.0.1:$sg/orders/42"
+check 200 -H "Authorization: Bearer good-check-$nonce" "$base"
+grep -qi '^x-upstream-saw-sub: alice' "$run/check.head" || { echo "check failed: the upstream did not see X-Auth-Sub: alice" >&2; exit 1; }
+check 401 -H "Authorization: Bearer bad-$nonce" "$base"
+check 401 "$base"
+echo "checks: valid 200 (upstream saw X-Auth-Sub: alice), bad 401, missing 401"
+
+# ------------------------------------------------------------------ measurement
+tck=$(getconf CLK_TCK)
+# utime+stime in clock ticks of the processes in process group $1 (nginx workers included).
+cpu_of() { local t=0; for p in $(ps -e -o pid=,pgid= | awk -v g="$1" '$2 == g {print $1}'); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+busy() { awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat; }   # all cores, non-idle ticks
+measure() { # name port process-group
+  local name=$1 port=$2 match=$3 args=(-t"$threads" -c"$connections" --latency --timeout 5s)
+  if [ "$scenario" = one-token ]; then
+    args+=(-H "Authorization: Bearer good-one-$nonce")
+  else
+    args+=(-s "$here/many_tokens.lua")
+    export TOKENS=$tokens TOKEN_PREFIX="good-many-$name-$nonce-" WRK_THREADS=$threads
+  fi
+  wrk "${args[@]}" -d2s "http://127.0.0.1:$port/orders/42" > /dev/null          # warm-up
+  [ "$scenario" = many-token ] && export TOKEN_PREFIX="good-many-$name-$nonce-m-"
+  local c0 b0 c1 b1 calls0 calls1
+  c0=$(cpu_of "$match"); b0=$(busy); calls0=$(curl -s "http://127.0.0.1:$as/count")
+  wrk "${args[@]}" -d"${duration}s" "http://127.0.0.1:$port/orders/42" > "$out/$name.wrk"
+  c1=$(cpu_of "$match"); b1=$(busy); calls1=$(curl -s "http://127.0.0.1:$as/count")
+  python3 - "$out/$name.wrk" "$name" "$((c1 - c0))" "$((b1 - b0))" "$tck" "$((calls1 - calls0))" "$duration" "$cores" >> "$out/rows.tsv" <<'PY'
+import re, sys
+path, name, cpu, busy, tck, calls, dur, cores = sys.argv[1:]
+w = open(path).read()
+def lat(p):
+    m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % p, w, re.M)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+n = int(re.search(r"(\d+) requests in", w).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
+non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", w)) else 0
+errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", w))
+# The proxy's own CPU per request; for direct, the upstream's (what every row also pays).
+us = int(cpu) / int(tck) * 1e6 / n
+print("\t".join(map(str, [name, rps, lat(50), lat(99), non2xx, errors, int(calls), round(us, 1),
+                          round(100 * int(busy) / int(tck) / float(dur) / int(cores), 1)])))
+PY
+}
+measure direct "$up" "${group[upstream]}"
+measure hop "$hop" "${group[hop]}"
+measure scopegate "$sg" "${group[scopegate]}"
+
+python3 - "$out/rows.tsv" "$scenario" "$threads" "$connections" "$duration" <<'PY' | tee "$out/summary.txt"
+import sys
+path, scenario, threads, conns, dur = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(path)]
+by = {r[0]: r for r in rows}
+d, h = float(by["direct"][1]), float(by["hop"][1])
+print(f"scenario {scenario}: wrk -t{threads} -c{conns} -d{dur}s, loopback")
+print(f"{'':10} {'req/s':>9} {'x direct':>8} {'x hop':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'errors':>6} {'AS calls':>8} {'CPU us/req':>10} {'busy%':>6}")
+for name, rps, p50, p99, non2xx, errors, calls, us, busy in rows:
+    rps = float(rps)
+    print(f"{name:10} {rps:9.0f} {rps / d:8.3f} {rps / h:6.2f} {float(p50):7.2f} {float(p99):7.2f} {non2xx:>7} {errors:>6} {calls:>8} {us:>10} {busy:>6}")
+s = by["scopegate"]
+print(f"scopegate / hop: {float(s[1]) / h:.2f} x the req/s, {float(s[7]) / float(by['hop'][7]):.2f} x the CPU per request")
+print("CPU us/req: the proxy's own processes (for direct: the upstream); busy%: all cores, whole machine.")
+PY
+echo "raw wrk output: $out"
