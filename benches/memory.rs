@@ -93,8 +93,8 @@ fn sample() -> (isize, isize) {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
     let stats = ALLOCATOR.stats();
-    let live = stats.bytes_allocated as isize - stats.bytes_deallocated as isize
-        + stats.bytes_reallocated;
+    let live =
+        stats.bytes_allocated as isize - stats.bytes_deallocated as isize + stats.bytes_reallocated;
     (live, kib * 1024)
 }
 
