@@ -14,12 +14,14 @@
 //! - [`now_unix`]: the wall clock that `exp` and `nbf` are compared with.
 
 pub mod info;
+pub mod needs;
 pub mod problem;
 pub mod scope;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use info::{Expectations, ParseError, TokenInfo};
+pub use needs::Needs;
 pub use problem::TokenProblem;
 pub use scope::ScopeSet;
 

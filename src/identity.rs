@@ -78,11 +78,11 @@ impl Identity {
     pub fn inject(&self, headers: &mut HeaderMap, info: &TokenInfo) {
         for (claim, name) in &self.headers {
             let value = match claim {
-                Claim::Subject => info.subject_header(),
+                Claim::Subject => info.subject_header().cloned(),
                 Claim::Member(member) => info.header_value(member),
             };
             if let Some(value) = value.filter(|v| !v.is_empty()) {
-                headers.insert(name.clone(), value.clone());
+                headers.insert(name.clone(), value);
             }
         }
     }

@@ -227,8 +227,9 @@ impl Introspector {
             self.metrics
                 .introspection_duration
                 .observe(started.elapsed().as_secs_f64());
-            self.record(&result);
-            let info = Arc::new(result?);
+            self.record(result.as_ref().map(|(info, _)| info));
+            let (info, answer) = result?;
+            let info = Arc::new(info);
             let entry = Arc::new(Entry::new(
                 info.clone(),
                 token.expose(),
@@ -239,6 +240,7 @@ impl Introspector {
                 shared.store(
                     token.expose(),
                     &info,
+                    &answer,
                     entry.lifetime(),
                     self.epoch.clone(),
                     asked_at,
@@ -290,7 +292,7 @@ impl Introspector {
         fresh.then(|| entry.info.clone())
     }
 
-    fn record(&self, result: &Result<TokenInfo, IntrospectError>) {
+    fn record(&self, result: Result<&TokenInfo, &IntrospectError>) {
         let label = match result {
             Ok(info) if info.is_active() => 0,
             Ok(_) => 1,

@@ -310,8 +310,9 @@ impl moka::Expiry<[u8; 32], Arc<Cached>> for CachedExpiry {
 // === impl Checked ===
 
 impl Checked {
-    fn of(info: &TokenInfo) -> Self {
-        let aud = match info.claim("aud") {
+    /// From the claims as verified (before the answer keeps only what the config reads).
+    fn of(claims: &Map<String, Value>) -> Self {
+        let aud = match claims.get("aud") {
             Some(Value::String(a)) => vec![Box::from(a.as_str())],
             Some(Value::Array(list)) => list
                 .iter()
@@ -320,14 +321,14 @@ impl Checked {
                 .collect(),
             _ => Vec::new(),
         };
-        let time = |name| match info.claim(name) {
+        let time = |name| match claims.get(name) {
             None => Time::Absent,
             Some(value) => numeric(Some(value)).map_or(Time::Malformed, Time::At),
         };
         Self {
-            iss: info.str_claim("iss").map(Box::from),
+            iss: claims.get("iss").and_then(Value::as_str).map(Box::from),
             aud: aud.into_boxed_slice(),
-            exp: numeric(info.claim("exp")),
+            exp: numeric(claims.get("exp")),
             nbf: time("nbf"),
             iat: time("iat"),
         }
@@ -461,8 +462,8 @@ impl Issuer {
         }
 
         // 4. Claims, then the answer the rest of the pipeline reads.
+        let claims = Checked::of(&jwt.claims);
         let info = self.token_info(jwt.claims)?;
-        let claims = Checked::of(&info);
         self.check_claims(&claims, now)?;
         Ok((info, claims))
     }

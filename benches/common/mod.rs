@@ -61,18 +61,28 @@ pub fn answer(iss: &str, aud: &str) -> String {
 /// keep-alive, no client authentication check): for benches with many distinct tokens.
 /// With `jwks`, `GET /jwks` answers it.
 pub fn any_token_server(rt: &Runtime, iss: &str, aud: &str, jwks: Option<String>) -> SocketAddr {
+    let (iss, aud) = (iss.to_owned(), aud.to_owned());
+    answering_server(rt, move || answer(&iss, &aud), jwks)
+}
+
+/// The same endpoint, answering `answer()` (called once per request) for any token.
+pub fn answering_server(
+    rt: &Runtime,
+    answer: impl Fn() -> String + Send + Sync + 'static,
+    jwks: Option<String>,
+) -> SocketAddr {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let (iss, aud) = (iss.to_owned(), aud.to_owned());
+    let answer = Arc::new(answer);
     let jwks = jwks.unwrap_or_default();
     rt.spawn(async move {
         loop {
             let Ok((mut conn, _)) = listener.accept().await else {
                 break;
             };
-            let (iss, aud, jwks) = (iss.clone(), aud.clone(), jwks.clone());
+            let (answer, jwks) = (answer.clone(), jwks.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::with_capacity(4096);
                 loop {
@@ -104,7 +114,7 @@ pub fn any_token_server(rt: &Runtime, iss: &str, aud: &str, jwks: Option<String>
                     let body = if head.starts_with("get /jwks ") {
                         jwks.clone()
                     } else {
-                        answer(&iss, &aud)
+                        answer()
                     };
                     let response = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",

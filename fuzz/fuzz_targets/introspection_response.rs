@@ -87,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
     };
     for name in obj.keys() {
         if let Some(v) = info.header_value(name) {
-            clean(v);
+            clean(&v);
         }
     }
     if let Some(v) = info.subject_header() {

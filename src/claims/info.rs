@@ -2,31 +2,56 @@
 //!
 //! The answer is what is cached, never the decision: activity, `exp`, `nbf`, issuer
 //! and audience are checked by [`TokenInfo::check`] on every request, hit or miss.
+//!
+//! Only the members the configuration can read are kept ([`Needs`]), compactly: a
+//! cached answer costs a few hundred bytes, not kilobytes
+//! (docs/reference.md#cache-entry-size). The types of `active`, `scope`, `exp` and
+//! `nbf` are checked on the whole answer first, so a malformed answer is refused the
+//! same way whatever is kept.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use http::HeaderValue;
 use serde_json::{Map, Value};
 
+use super::needs::{Needs, Text};
 use super::{ScopeSet, TokenProblem};
 
 /// A parsed introspection answer.
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
     active: bool,
-    scope: ScopeSet,
+    /// `None`: absent or null. Interned: answers with one `scope` string share it.
+    scope: Option<Arc<Scope>>,
     exp: Option<i64>,
     nbf: Option<i64>,
-    /// Every top-level member of the answer, for identity claims and owner binding.
-    claims: Map<String, Value>,
-    /// Header-ready renderings of the claims, made once per answer so the hot path
-    /// only clones (a reference count) instead of validating text per request.
-    headers: Vec<(Box<str>, HeaderValue)>,
     /// docs/reference.md#introspection-cache subject: `sub`, or `username` only when `sub` is absent; a non-string
     /// value as its JSON text. One rule for the header, owner binding and purge.
-    subject: Option<Box<str>>,
-    /// `subject` as a header value, when representable.
-    subject_header: Option<HeaderValue>,
+    subject: Option<Text>,
+    /// The other members [`Needs`] keeps, in answer order.
+    members: Box<[(Arc<str>, Kept)]>,
+}
+
+/// A `scope` string: the set the routes check and the text the header carries.
+#[derive(Debug)]
+pub struct Scope {
+    set: ScopeSet,
+    text: Text,
+}
+
+/// One kept member's value.
+#[derive(Debug, Clone)]
+enum Kept {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Text),
+    /// Arrays and objects (`aud` lists, structured claims).
+    Json(Box<Value>),
+    /// A non-string member that feeds a header: the value and its rendering, made once
+    /// per answer so the hot path only clones (a reference count).
+    Rendered(Box<(Value, Option<HeaderValue>)>),
 }
 
 /// What the deployment expects of every token besides activity.
@@ -51,61 +76,97 @@ pub enum ParseError {
 // === impl TokenInfo ===
 
 impl TokenInfo {
-    /// Builds from an already strictly parsed JSON object (see `client::parse_strict`).
+    /// Builds from an already strictly parsed JSON object (see `client::parse_strict`),
+    /// keeping every member, compactly ([`Needs::all`]).
     pub fn from_claims(claims: Map<String, Value>) -> Result<Self, ParseError> {
+        // One table for the process, so answers share their repeated strings. Only
+        // parsing (a cache miss) takes its lock, never a cache hit.
+        static ALL: std::sync::LazyLock<Needs> = std::sync::LazyLock::new(Needs::all);
+        Self::compact(&claims, &ALL)
+    }
+
+    /// Builds from an already strictly parsed JSON object, keeping only what `needs`
+    /// names (and the always-kept fields). `claims` itself is left whole: the shared
+    /// cache stores every member (docs/reference.md#shared-cache).
+    pub fn compact(claims: &Map<String, Value>, needs: &Needs) -> Result<Self, ParseError> {
         // RFC 7662 §2.2: `active` is REQUIRED and a boolean; anything else is unparseable.
         let active = match claims.get("active") {
             Some(Value::Bool(b)) => *b,
             _ => return Err(ParseError::Active),
         };
         let scope = match claims.get("scope") {
-            None | Some(Value::Null) => ScopeSet::default(),
-            Some(Value::String(s)) => ScopeSet::parse(s),
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(needs.scope(s, || {
+                let text = needs.text(s, false);
+                if text.header().is_none() {
+                    tracing::warn!(
+                        claim = "scope",
+                        "claim not representable as a header value; it will not be injected"
+                    );
+                }
+                Arc::new(Scope {
+                    set: ScopeSet::parse(s),
+                    text,
+                })
+            })),
             Some(_) => return Err(ParseError::Field("scope")),
         };
-        let exp = numeric_date(&claims, "exp")?;
-        let nbf = numeric_date(&claims, "nbf")?;
-        let mut headers = Vec::with_capacity(claims.len());
-        for (name, value) in &claims {
-            let Some(text) = render(value) else { continue };
-            match HeaderValue::try_from(text.as_ref()) {
-                Ok(hv) => headers.push((Box::from(name.as_str()), hv)),
+        let exp = numeric_date(claims, "exp")?;
+        let nbf = numeric_date(claims, "nbf")?;
+        let subject = subject_of(claims).map(|s| needs.text(&s, false));
+        let mut members = Vec::new();
+        for (name, value) in claims {
+            if matches!(name.as_str(), "scope" | "active" | "exp" | "nbf") {
+                continue;
+            }
+            let Some((name, header)) = needs.member(name) else {
+                continue;
+            };
+            // Subjects rarely repeat across answers; everything else kept usually does.
+            let intern = !matches!(&*name, "sub" | "username");
+            let kept = match value {
+                Value::Null => Kept::Null,
+                Value::String(s) => Kept::Str(needs.text(s, intern)),
+                Value::Bool(b) if !header => Kept::Bool(*b),
+                Value::Number(n) if !header => Kept::Number(n.clone()),
+                other if !header => Kept::Json(Box::new(other.clone())),
+                other => {
+                    let rendered =
+                        render(other).and_then(|t| HeaderValue::try_from(t.as_ref()).ok());
+                    Kept::Rendered(Box::new((other.clone(), rendered)))
+                }
+            };
+            let representable = match &kept {
+                Kept::Str(t) => t.header().is_some(),
+                Kept::Rendered(r) => r.1.is_some(),
+                _ => true,
+            };
+            if header && !representable {
                 // CR, LF, NUL and other control bytes would split or corrupt a header:
                 // such a claim is never injected. Its value is not logged.
-                Err(_) => {
-                    tracing::warn!(claim = %name, "claim not representable as a header value; it will not be injected")
-                }
+                tracing::warn!(claim = %name, "claim not representable as a header value; it will not be injected");
             }
+            members.push((name, kept));
         }
-        let subject = subject_of(&claims);
-        let subject_header = subject
-            .as_deref()
-            .and_then(|s| HeaderValue::try_from(s).ok());
         Ok(Self {
             active,
             scope,
             exp,
             nbf,
-            claims,
-            headers,
             subject,
-            subject_header,
+            members: members.into_boxed_slice(),
         })
     }
 
     /// An inactive answer (`{"active": false}`).
     pub fn inactive() -> Self {
-        let mut claims = Map::new();
-        claims.insert("active".into(), Value::Bool(false));
         Self {
             active: false,
-            scope: ScopeSet::default(),
+            scope: None,
             exp: None,
             nbf: None,
-            claims,
-            headers: Vec::new(),
             subject: None,
-            subject_header: None,
+            members: Box::new([]),
         }
     }
 
@@ -114,7 +175,8 @@ impl TokenInfo {
     }
 
     pub fn scope(&self) -> &ScopeSet {
-        &self.scope
+        static EMPTY: ScopeSet = ScopeSet::empty();
+        self.scope.as_ref().map_or(&EMPTY, |s| &s.set)
     }
 
     pub fn exp(&self) -> Option<i64> {
@@ -124,45 +186,89 @@ impl TokenInfo {
     /// The subject (docs/reference.md#introspection-cache): `sub`, or `username` only when `sub` is absent (or
     /// null); a non-string value as its compact JSON text (`"sub": 42` → `42`).
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.subject.as_ref().map(Text::as_str)
     }
 
-    /// Every top-level member of the answer, as received (the shared cache stores them).
-    pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
-    }
-
-    pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.claims.get(name)
-    }
-
-    pub fn str_claim(&self, name: &str) -> Option<&str> {
-        self.claims.get(name).and_then(Value::as_str)
-    }
-
-    /// A scalar claim as text (strings as is, numbers and booleans printed), for
-    /// owner binding. Arrays, objects and null are not comparable: `None`.
-    pub fn scalar_claim(&self, name: &str) -> Option<Cow<'_, str>> {
-        match self.claims.get(name)? {
-            Value::String(s) => Some(Cow::Borrowed(s)),
-            Value::Number(n) => Some(Cow::Owned(n.to_string())),
-            Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-            _ => None,
-        }
-    }
-
-    /// The header value for claim `name`, if present and representable in a header.
-    pub fn header_value(&self, name: &str) -> Option<&HeaderValue> {
-        self.headers
+    fn member(&self, name: &str) -> Option<&Kept> {
+        self.members
             .iter()
             .find(|(n, _)| &**n == name)
             .map(|(_, v)| v)
     }
 
+    /// Whether member `name` was kept (present in the answer and needed).
+    pub fn has_claim(&self, name: &str) -> bool {
+        match name {
+            "scope" => self.scope.is_some(),
+            _ => self.member(name).is_some(),
+        }
+    }
+
+    /// A string claim, if kept.
+    pub fn str_claim(&self, name: &str) -> Option<&str> {
+        if name == "scope" {
+            return self.scope.as_ref().map(|s| s.text.as_str());
+        }
+        match self.member(name)? {
+            Kept::Str(t) => Some(t.as_str()),
+            _ => None,
+        }
+    }
+
+    /// A scalar claim as text (strings as is, numbers and booleans printed), for
+    /// owner binding. Arrays, objects and null are not comparable: `None`.
+    pub fn scalar_claim(&self, name: &str) -> Option<Cow<'_, str>> {
+        if name == "scope" {
+            return self.str_claim(name).map(Cow::Borrowed);
+        }
+        let scalar = |v: &Value| match v {
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            _ => None,
+        };
+        match self.member(name)? {
+            Kept::Str(t) => Some(Cow::Borrowed(t.as_str())),
+            Kept::Number(n) => Some(Cow::Owned(n.to_string())),
+            Kept::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            Kept::Rendered(r) => scalar(&r.0),
+            Kept::Null | Kept::Json(_) => None,
+        }
+    }
+
+    /// The header value for claim `name`, if kept, present and representable in a
+    /// header. A clone: a reference count for strings and rendered members.
+    pub fn header_value(&self, name: &str) -> Option<HeaderValue> {
+        if name == "scope" {
+            return self.scope.as_ref()?.text.header().cloned();
+        }
+        match self.member(name)? {
+            Kept::Null => None,
+            Kept::Str(t) => t.header().cloned(),
+            Kept::Rendered(r) => r.1.clone(),
+            Kept::Bool(b) => Some(HeaderValue::from_static(if *b { "true" } else { "false" })),
+            Kept::Number(n) => HeaderValue::try_from(n.to_string()).ok(),
+            Kept::Json(v) => render(v).and_then(|t| HeaderValue::try_from(t.as_ref()).ok()),
+        }
+    }
+
     /// [`Self::subject`] as a header value; `None` when absent or not representable
     /// in a header (never a fallback to `username` then).
     pub fn subject_header(&self) -> Option<&HeaderValue> {
-        self.subject_header.as_ref()
+        self.subject.as_ref()?.header()
+    }
+
+    /// Whether `aud` (a string, or an array of strings) contains `audience`.
+    fn has_audience(&self, audience: &str) -> bool {
+        let in_array = |v: &Value| match v {
+            Value::Array(list) => list.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        };
+        match self.member("aud") {
+            Some(Kept::Str(a)) => a.as_str() == audience,
+            Some(Kept::Json(v)) => in_array(v),
+            Some(Kept::Rendered(r)) => in_array(&r.0),
+            _ => false,
+        }
     }
 
     /// docs/reference.md#validation: active, not past `exp`, not before `nbf`, issuer and audience as
@@ -183,12 +289,7 @@ impl TokenInfo {
             }
         }
         if let Some(audience) = &expect.audience {
-            let ok = match self.claims.get("aud") {
-                Some(Value::String(a)) => a == audience,
-                Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
-                _ => false,
-            };
-            if !ok {
+            if !self.has_audience(audience) {
                 return Err(TokenProblem::WrongAudience);
             }
         }

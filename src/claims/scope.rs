@@ -11,6 +11,11 @@ pub struct ScopeSet {
 }
 
 impl ScopeSet {
+    /// No scopes (a `static` for answers without `scope`).
+    pub const fn empty() -> Self {
+        Self { scopes: Vec::new() }
+    }
+
     /// Parses a space-separated `scope` string; runs of spaces are tolerated.
     pub fn parse(text: &str) -> Self {
         Self {

@@ -92,15 +92,17 @@ impl IntrospectionClient {
         })
     }
 
-    /// One introspection call, bounded by the configured timeout as a whole.
-    pub async fn introspect(&self, token: &[u8]) -> Result<TokenInfo, IntrospectError> {
+    /// One introspection call, bounded by the configured timeout as a whole: the
+    /// parsed answer, and the answer as received (the shared cache stores all of it,
+    /// for replicas whose configuration reads members this one drops).
+    pub async fn introspect(&self, token: &[u8]) -> Result<(TokenInfo, Bytes), IntrospectError> {
         match tokio::time::timeout(self.timeout, self.call(token)).await {
             Ok(result) => result,
             Err(_) => Err(IntrospectError::Timeout),
         }
     }
 
-    async fn call(&self, token: &[u8]) -> Result<TokenInfo, IntrospectError> {
+    async fn call(&self, token: &[u8]) -> Result<(TokenInfo, Bytes), IntrospectError> {
         let mut body = String::with_capacity(token.len() + 64);
         body.push_str("token=");
         body.extend(form_urlencoded::byte_serialize(token));
@@ -134,7 +136,8 @@ impl IntrospectionClient {
                 CollectError::TooLarge { .. } => IntrospectError::TooLarge,
                 CollectError::Read(e) => IntrospectError::Unreachable(Box::new(e)),
             })?;
-        parse_answer(&buf)
+        let info = parse_answer(&buf)?;
+        Ok((info, buf))
     }
 }
 

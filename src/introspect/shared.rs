@@ -640,10 +640,15 @@ impl Shared {
     /// `timeout`. Skipped if a purge happened since the answer was asked for (`epoch`
     /// moved from `asked_at`). An entry with a subject is added to that subject's index
     /// first, so no entry is ever written that a purge by subject could miss.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one write's inputs; a struct would only be built here and taken apart there"
+    )]
     pub fn store(
         &self,
         token: &[u8],
         info: &TokenInfo,
+        answer: &[u8],
         lifetime: Duration,
         epoch: Arc<AtomicU64>,
         asked_at: u64,
@@ -667,15 +672,15 @@ impl Shared {
         let Some(conn) = self.link.connection() else {
             return;
         };
-        let Ok(claims) = serde_json::to_vec(info.claims()) else {
-            return;
-        };
+        // The whole answer as the authorization server sent it, not this replica's
+        // compact copy: another replica's configuration may read members this one drops.
+        let claims = answer;
         let link = &self.link;
         let sha: [u8; 32] = Sha256::digest(token).into();
         let key = link.keys.entry_key(&link.settings.prefix, &self.ns, &sha);
         let Some(value) = link
             .keys
-            .seal_entry(&self.ns, token, &key, expires_at, &claims)
+            .seal_entry(&self.ns, token, &key, expires_at, claims)
         else {
             return;
         };
