@@ -11,7 +11,8 @@
 
 use std::sync::Arc;
 
-use crate::introspect::{now_unix, TokenInfo};
+use crate::clock::now_unix;
+use crate::introspect::TokenInfo;
 use crate::jwt::Verdict;
 use crate::rejection::{Rejection, TokenProblem};
 use crate::state::State;
@@ -55,3 +56,7 @@ async fn introspect(
         .map_err(Rejection::InvalidToken)?;
     Ok(info)
 }
+
+#[cfg(test)]
+#[path = "validator/tests.rs"]
+mod tests;
