@@ -125,9 +125,12 @@ impl Validator {
     async fn check(&self, token: &str) -> Outcome {
         let value = http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
         let token = crate::token::parse_authorization(&value).unwrap().unwrap();
-        match super::validate(&self.state, &token, false).await {
+        match self.state.validator.validate(&token, false).await {
             Ok(_) => OK,
-            Err(r) => (r.status().as_u16(), r.error_code()),
+            Err(e) => {
+                let r = crate::rejection::Rejection::from(e);
+                (r.status().as_u16(), r.error_code())
+            }
         }
     }
 }
