@@ -231,7 +231,15 @@ fn jwt_cache_hit_and_claim_checks_x100(bencher: Bencher) {
     );
     let metrics = std::sync::Arc::new(scopegate::metrics::Metrics::new().unwrap());
     let validator = rt
-        .block_on(async { JwtValidator::new(&[config], &CacheConfig::default(), None, &metrics) })
+        .block_on(async {
+            JwtValidator::new(
+                &[config],
+                &CacheConfig::default(),
+                None,
+                std::sync::Arc::new(scopegate::claims::Needs::all()),
+                &metrics,
+            )
+        })
         .unwrap();
     let token = scopegate::demo::auth_server::demo_jwt(&issuer).unwrap();
     let now = scopegate::introspect::now_unix();
@@ -321,6 +329,7 @@ impl RoundRobin {
                     &[config],
                     &CacheConfig::default(),
                     None,
+                    std::sync::Arc::new(scopegate::claims::Needs::all()),
                     &metrics,
                 )
             })

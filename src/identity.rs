@@ -45,6 +45,15 @@ impl Identity {
         Self { headers }
     }
 
+    /// The members of an answer the headers are rendered from (the subject aside, which
+    /// every cached answer keeps).
+    pub fn claims(&self) -> impl Iterator<Item = &str> {
+        self.headers.iter().filter_map(|(claim, _)| match claim {
+            Claim::Subject => None,
+            Claim::Member(member) => Some(member.as_str()),
+        })
+    }
+
     /// Removes every client-sent copy of a configured identity header; returns how many.
     pub fn strip(&self, headers: &mut HeaderMap) -> usize {
         // Common case: nothing to strip, nothing allocated.

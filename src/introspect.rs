@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 /// Moved to [`crate::claims`]; re-exported here so older paths keep compiling.
 pub use crate::claims::info;
-pub use crate::claims::{Expectations, TokenInfo};
+pub use crate::claims::{Expectations, Needs, TokenInfo};
 pub use cache::{now_unix, Purge, TokenDigest};
 pub use revocation::Revocation;
 
@@ -92,6 +92,8 @@ pub struct Introspector {
     /// Bumped by every purge: an answer read from Redis, or asked of the authorization
     /// server, before the latest purge is not cached (it may be what was purged).
     epoch: Arc<AtomicU64>,
+    /// What a cached answer keeps (docs/reference.md#cache-entry-size).
+    needs: Arc<Needs>,
 }
 
 impl std::fmt::Debug for Introspector {
@@ -106,10 +108,12 @@ impl std::fmt::Debug for Introspector {
 
 impl Introspector {
     /// Builds the introspector; the caches of `previous` are kept when they answer for
-    /// the same endpoint and client id (docs/reference.md#operations reload).
+    /// the same endpoint and client id and keep the same members of an answer
+    /// (docs/reference.md#operations reload).
     pub fn new(
         config: &IntrospectionConfig,
         previous: Option<&Introspector>,
+        needs: Arc<Needs>,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Result<Self, crate::tls::TlsError> {
@@ -120,6 +124,7 @@ impl Introspector {
             p.endpoint == endpoint
                 && p.client_id == config.client_id
                 && local(&p.config) == local(&config.cache)
+                && p.needs.same_members(&needs)
         });
         let (cache, stale, epoch) = match reuse {
             Some(p) => (p.cache.clone(), p.stale.clone(), p.epoch.clone()),
@@ -158,6 +163,7 @@ impl Introspector {
             client_id: config.client_id.clone(),
             metrics,
             health,
+            needs,
         })
     }
 
@@ -209,7 +215,9 @@ impl Introspector {
                 0
             };
             if let Some(shared) = &self.shared {
-                if let Some(shared::Hit { info, remaining }) = shared.lookup(token.expose()).await {
+                if let Some(shared::Hit { info, remaining }) =
+                    shared.lookup(token.expose(), &self.needs).await
+                {
                     // A purge while the GET was in flight may have been for this entry.
                     if self.epoch.load(Ordering::Acquire) == asked_at {
                         let info = Arc::new(info);
@@ -226,7 +234,7 @@ impl Introspector {
             }
             let asked_at = self.epoch.load(Ordering::Acquire);
             let started = Instant::now();
-            let result = self.client.introspect(token.expose()).await;
+            let result = self.client.introspect(token.expose(), &self.needs).await;
             self.metrics
                 .introspection_duration
                 .observe(started.elapsed().as_secs_f64());
@@ -320,6 +328,11 @@ impl Introspector {
         let _ = self.purges.send(Arc::new(purge.clone()));
     }
 
+    /// What a cached answer keeps.
+    pub fn needs(&self) -> &Arc<Needs> {
+        &self.needs
+    }
+
     /// The shared level in Redis, when configured (docs/reference.md#shared-cache).
     pub fn shared(&self) -> Option<&Shared> {
         self.shared.as_ref()
@@ -373,7 +386,8 @@ mod tests {
             },
         };
         let metrics = Arc::new(Metrics::new().unwrap());
-        Introspector::new(&config, previous, metrics, Arc::default()).unwrap()
+        let needs = Arc::new(Needs::all());
+        Introspector::new(&config, previous, needs, metrics, Arc::default()).unwrap()
     }
 
     fn token(text: &'static str) -> BearerToken {

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use self::fetch::{FetchError, Fetcher};
 use self::keys::KeySet;
-use crate::claims::{TokenInfo, TokenProblem};
+use crate::claims::{Needs, TokenInfo, TokenProblem};
 use crate::config::{CacheConfig, JwksSource, JwtConfig};
 use crate::introspect::Purge;
 use crate::metrics::Metrics;
@@ -64,6 +64,8 @@ pub struct JwtValidator {
     cache: JwtCache,
     cache_config: CacheConfig,
     metrics: Arc<Metrics>,
+    /// What a cached token's answer keeps (docs/reference.md#cache-entry-size).
+    needs: Arc<Needs>,
 }
 
 /// Validated JWTs by the SHA-256 of the whole token (header, payload and signature, so
@@ -139,6 +141,7 @@ impl JwtValidator {
         configs: &[JwtConfig],
         cache_config: &CacheConfig,
         previous: Option<&JwtValidator>,
+        needs: Arc<Needs>,
         metrics: &Arc<Metrics>,
     ) -> Result<Self, crate::tls::TlsError> {
         let mut issuers = Vec::with_capacity(configs.len());
@@ -163,10 +166,12 @@ impl JwtValidator {
             };
             issuers.push(issuer);
         }
-        // Validated tokens are only reused when every issuer and the cache settings are
-        // unchanged: a changed key source must not keep tokens verified by old keys.
+        // Validated tokens are only reused when every issuer, the cache settings and
+        // the members kept are unchanged: a changed key source must not keep tokens
+        // verified by old keys, and a config reading another claim needs it kept.
         let same = previous.filter(|p| {
             p.cache_config == *cache_config
+                && p.needs.same_members(&needs)
                 && p.issuers.len() == issuers.len()
                 && p.issuers
                     .iter()
@@ -186,7 +191,13 @@ impl JwtValidator {
             cache,
             cache_config: cache_config.clone(),
             metrics: metrics.clone(),
+            needs,
         })
+    }
+
+    /// What a cached token's answer keeps.
+    pub fn needs(&self) -> &Arc<Needs> {
+        &self.needs
     }
 
     pub fn is_empty(&self) -> bool {
@@ -230,7 +241,7 @@ impl JwtValidator {
         };
         // Boxed: a cache hit never gets here, and verification's state (a possible JWKS
         // fetch) would otherwise widen every request's future.
-        let verdict = match Box::pin(issuer.verify(jwt, now)).await {
+        let verdict = match Box::pin(issuer.verify(jwt, now, &self.needs)).await {
             Ok((info, claims)) => {
                 let info = Arc::new(info);
                 let ttl = self.cache_config.ttl;
@@ -417,7 +428,12 @@ fn decode_object(part: &str) -> Option<Map<String, Value>> {
 // === impl Issuer ===
 
 impl Issuer {
-    async fn verify(&self, jwt: Parsed<'_>, now: i64) -> Result<(TokenInfo, Checked), Failure> {
+    async fn verify(
+        &self,
+        jwt: Parsed<'_>,
+        now: i64,
+        needs: &Needs,
+    ) -> Result<(TokenInfo, Checked), Failure> {
         // 1. Header, before any key is looked at.
         let alg_name = jwt.header.get("alg").and_then(Value::as_str);
         let alg = alg_name
@@ -471,14 +487,18 @@ impl Issuer {
 
         // 4. Claims, then the answer the rest of the pipeline reads.
         let claims = Checked::of(&jwt.claims);
-        let info = self.token_info(jwt.claims)?;
+        let info = self.token_info(jwt.claims, needs)?;
         self.check_claims(&claims, now)?;
         Ok((info, claims))
     }
 
     /// The claims as an introspection-style answer: `active`, `scope` from
     /// `scope_claim` (a string or an array of strings), `client_id` else `azp`.
-    fn token_info(&self, mut claims: Map<String, Value>) -> Result<TokenInfo, TokenProblem> {
+    fn token_info(
+        &self,
+        mut claims: Map<String, Value>,
+        needs: &Needs,
+    ) -> Result<TokenInfo, TokenProblem> {
         let scope = match claims.get(&self.config.scope_claim) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -501,7 +521,7 @@ impl Issuer {
             }
         }
         claims.insert("active".into(), Value::Bool(true));
-        TokenInfo::from_claims(claims).map_err(|_| TokenProblem::Malformed)
+        TokenInfo::compact(&claims, needs).map_err(|_| TokenProblem::Malformed)
     }
 
     /// docs/reference.md#claims, on every request (cache hits too): the same function

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::claims::Needs;
 use crate::config::Config;
 use crate::forward::Forwarder;
 use crate::identity::Identity;
@@ -42,7 +43,22 @@ impl State {
         metrics: &Arc<Metrics>,
         health: &Arc<Health>,
     ) -> Result<State, BuildError> {
-        let validator = Validator::build(&config, previous.map(|p| &p.validator), metrics, health)?;
+        let identity = Identity::new(&config.identity);
+        // Every claim this config can read beyond the always-kept ones: identity headers
+        // and owner bindings (docs/reference.md#cache-entry-size).
+        let owners = config
+            .routes
+            .routes()
+            .iter()
+            .filter_map(|r| r.owner.as_ref());
+        let needs = Needs::new(identity.claims(), owners.map(|o| o.claim.as_str()));
+        let validator = Validator::build(
+            &config,
+            previous.map(|p| &p.validator),
+            needs,
+            metrics,
+            health,
+        )?;
         let forwarder = config
             .upstream
             .as_ref()
@@ -81,7 +97,7 @@ impl State {
             }
         }
         Ok(State {
-            identity: Identity::new(&config.identity),
+            identity,
             metrics: metrics.clone(),
             validator,
             forwarder,

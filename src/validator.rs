@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::claims::{Expectations, TokenInfo, TokenProblem};
+use crate::claims::{Expectations, Needs, TokenInfo, TokenProblem};
 use crate::clock::now_unix;
 use crate::config::Config;
 use crate::error::IntrospectError;
@@ -73,20 +73,28 @@ pub type BuildError = crate::tls::TlsError;
 // === impl Validator ===
 
 impl Validator {
-    /// Builds the validators `config` asks for; the caches (and JWT key sets) of
-    /// `previous` are kept where they answer for the same settings
-    /// (docs/reference.md#operations reload).
+    /// Builds the validators `config` asks for, whose cached answers keep what `needs`
+    /// names; the caches (and JWT key sets) of `previous` are kept where they answer
+    /// for the same settings and members (docs/reference.md#operations reload).
     pub fn build(
         config: &Config,
         previous: Option<&Validator>,
+        needs: Needs,
         metrics: &Arc<Metrics>,
         health: &Arc<Health>,
     ) -> Result<Self, BuildError> {
+        // The same members: keep the previous tables, so answers cached before and after
+        // the reload share their interned strings.
+        let needs = match previous.map(Validator::needs) {
+            Some(p) if p.same_members(&needs) => p.clone(),
+            _ => Arc::new(needs),
+        };
         let introspection = match &config.introspection {
             Some(settings) => Some(Introspection {
                 introspector: Arc::new(Introspector::new(
                     settings,
                     previous.and_then(Validator::introspector).map(|i| &**i),
+                    needs.clone(),
                     metrics.clone(),
                     health.clone(),
                 )?),
@@ -103,6 +111,7 @@ impl Validator {
                     &config.jwt,
                     &config.cache(),
                     previous.and_then(Validator::jwt),
+                    needs.clone(),
                     metrics,
                 )
             })
@@ -113,7 +122,13 @@ impl Validator {
             (None, Some(introspection)) => Validator::Introspection(introspection),
             // Config validation requires one of them; refuse every token rather than
             // fail the build if it ever did not.
-            (None, None) => Validator::Jwt(JwtValidator::new(&[], &config.cache(), None, metrics)?),
+            (None, None) => Validator::Jwt(JwtValidator::new(
+                &[],
+                &config.cache(),
+                None,
+                needs,
+                metrics,
+            )?),
         };
         Ok(validator)
     }
@@ -156,6 +171,17 @@ impl Validator {
                 introspection: i, ..
             } => Some(&i.introspector),
             Validator::Jwt(_) => None,
+        }
+    }
+
+    /// What cached answers keep (docs/reference.md#cache-entry-size).
+    pub fn needs(&self) -> &Arc<Needs> {
+        match self {
+            Validator::Introspection(i)
+            | Validator::Both {
+                introspection: i, ..
+            } => i.introspector.needs(),
+            Validator::Jwt(jwt) => jwt.needs(),
         }
     }
 

@@ -148,6 +148,7 @@ pub fn introspector(addr: SocketAddr, cache: CacheConfig) -> (Introspector, Arc<
     let introspector = Introspector::new(
         &config,
         None,
+        Arc::new(scopegate::claims::Needs::all()),
         Arc::clone(&metrics),
         Arc::new(Health::default()),
     )

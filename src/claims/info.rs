@@ -79,10 +79,7 @@ impl TokenInfo {
     /// Builds from an already strictly parsed JSON object (see `client::parse_strict`),
     /// keeping every member, compactly ([`Needs::all`]).
     pub fn from_claims(claims: Map<String, Value>) -> Result<Self, ParseError> {
-        // One table for the process, so answers share their repeated strings. Only
-        // parsing (a cache miss) takes its lock, never a cache hit.
-        static ALL: std::sync::LazyLock<Needs> = std::sync::LazyLock::new(Needs::all);
-        Self::compact(&claims, &ALL)
+        Self::compact(&claims, Needs::every_member())
     }
 
     /// Builds from an already strictly parsed JSON object, keeping only what `needs`

@@ -1,11 +1,12 @@
 //! `Needs`: which members of an answer a cached copy keeps, and the interning tables
 //! that make the copy compact (docs/reference.md#cache-entry-size).
 //!
-//! The proxy keeps every member today ([`Needs::all`]), compactly: typed fields for
-//! `active`/`scope`/`exp`/`nbf`, interned member names and repeated strings, a header
-//! rendering only where a value can be one. [`Needs::new`], which keeps only what a
-//! configuration can read, is built and tested here but not yet wired to the config:
-//! that needs the reload rule below (clear the caches when the members change).
+//! The proxy keeps what its configuration can read ([`Needs::new`], built with the
+//! serving state), compactly: typed fields for `active`/`scope`/`exp`/`nbf`, interned
+//! member names and repeated strings, a header rendering only where a value can be one.
+//! A reload whose needs keep other members starts with empty in-process caches
+//! ([`Needs::same_members`]): an answer cached before would lack what it reads. Tests,
+//! benches and tools keep every member ([`Needs::all`]).
 //!
 //! Always kept, whatever the config: `active`, `scope`, `exp`, `nbf` (as typed fields),
 //! the subject (`sub`, else `username`), `iss` and `aud` (so that changing
@@ -77,6 +78,13 @@ impl Needs {
         }
     }
 
+    /// [`Needs::all`], one for the process, so answers share their repeated strings.
+    /// Only parsing (a cache miss) takes its locks, never a cache hit.
+    pub fn every_member() -> &'static Needs {
+        static ALL: std::sync::LazyLock<Needs> = std::sync::LazyLock::new(Needs::all);
+        &ALL
+    }
+
     /// `headers`: claims that feed identity headers; `reads`: claims read as values
     /// (owner binding). Names the always-kept fields cover are ignored.
     pub fn new<'a>(
@@ -122,6 +130,12 @@ impl Needs {
     /// lack what the other reads (docs/reference.md#reload clears the caches then).
     pub fn same_members(&self, other: &Needs) -> bool {
         self.members == other.members
+    }
+
+    /// Whether an answer's member `name` is kept (`active`, `scope`, `exp`, `nbf` and
+    /// the subject always are, as typed fields).
+    pub fn keeps(&self, name: &str) -> bool {
+        matches!(name, "active" | "scope" | "exp" | "nbf" | "sub") || self.member(name).is_some()
     }
 
     /// Whether member `name` is kept, and whether it feeds a header; `None`: dropped.

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::{AuthMethod, IntrospectionConfig};
 use super::{IntrospectError, TokenInfo};
 use crate::body::{collect_limited, CollectError};
-use crate::claims::ParseError;
+use crate::claims::{Needs, ParseError};
 use crate::worker::PerWorker;
 
 /// An answer larger than this is refused (docs/reference.md#limits).
@@ -95,14 +95,21 @@ impl IntrospectionClient {
     /// One introspection call, bounded by the configured timeout as a whole: the
     /// parsed answer, and the answer as received (the shared cache stores all of it,
     /// for replicas whose configuration reads members this one drops).
-    pub async fn introspect(&self, token: &[u8]) -> Result<(TokenInfo, Bytes), IntrospectError> {
-        match tokio::time::timeout(self.timeout, self.call(token)).await {
-            Ok(result) => result,
-            Err(_) => Err(IntrospectError::Timeout),
-        }
+    pub async fn introspect(
+        &self,
+        token: &[u8],
+        needs: &Needs,
+    ) -> Result<(TokenInfo, Bytes), IntrospectError> {
+        let answer = match tokio::time::timeout(self.timeout, self.call(token)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(IntrospectError::Timeout),
+        };
+        let info = parse_answer_for(&answer, needs)?;
+        Ok((info, answer))
     }
 
-    async fn call(&self, token: &[u8]) -> Result<(TokenInfo, Bytes), IntrospectError> {
+    /// The answer's bytes, read up to [`MAX_ANSWER_BYTES`].
+    async fn call(&self, token: &[u8]) -> Result<Bytes, IntrospectError> {
         let mut body = String::with_capacity(token.len() + 64);
         body.push_str("token=");
         body.extend(form_urlencoded::byte_serialize(token));
@@ -136,13 +143,18 @@ impl IntrospectionClient {
                 CollectError::TooLarge { .. } => IntrospectError::TooLarge,
                 CollectError::Read(e) => IntrospectError::Unreachable(Box::new(e)),
             })?;
-        let info = parse_answer(&buf)?;
-        Ok((info, buf))
+        Ok(buf)
     }
 }
 
 /// Parses an RFC 7662 §2.2 answer: one JSON object, no duplicate keys at any depth.
+/// Keeps every member (tests, fuzzing); the proxy uses [`parse_answer_for`].
 pub fn parse_answer(bytes: &[u8]) -> Result<TokenInfo, IntrospectError> {
+    parse_answer_for(bytes, Needs::every_member())
+}
+
+/// [`parse_answer`], keeping what `needs` names.
+pub fn parse_answer_for(bytes: &[u8], needs: &Needs) -> Result<TokenInfo, IntrospectError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let unparseable = |e| IntrospectError::Unparseable(ParseError::Json(e));
     let value = StrictValue.deserialize(&mut de).map_err(unparseable)?;
@@ -150,7 +162,7 @@ pub fn parse_answer(bytes: &[u8]) -> Result<TokenInfo, IntrospectError> {
     let Value::Object(map) = value else {
         return Err(IntrospectError::Unparseable(ParseError::NotAnObject));
     };
-    TokenInfo::from_claims(map).map_err(IntrospectError::Unparseable)
+    TokenInfo::compact(&map, needs).map_err(IntrospectError::Unparseable)
 }
 
 /// One JSON object with no duplicate keys at any depth (JWT headers and claims too:

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 use self::crypto::{Keys, Message, SenderId};
 use super::{Introspector, Purge, TokenInfo};
+use crate::claims::Needs;
 use crate::metrics::Metrics;
 
 /// `[introspection.cache.shared] prefix` default.
@@ -580,8 +581,9 @@ impl Shared {
 
     /// Looks `token` up in Redis; `None` is a miss, whatever the reason (not connected,
     /// slower than `timeout`, an error, or an entry that does not open). Counted in
-    /// `shared_cache_requests_total` and `shared_cache_duration_seconds`.
-    pub async fn lookup(&self, token: &[u8]) -> Option<Hit> {
+    /// `shared_cache_requests_total` and `shared_cache_duration_seconds`. The entry
+    /// holds the answer as received; `needs` says what the local copy keeps of it.
+    pub async fn lookup(&self, token: &[u8], needs: &Needs) -> Option<Hit> {
         let link = &self.link;
         let metrics = &link.metrics;
         let Some(conn) = link.connection() else {
@@ -602,7 +604,7 @@ impl Shared {
         let result = match value {
             Err(_) => Err(Failed),
             Ok(None) => Ok(None),
-            Ok(Some(value)) => self.open(token, &key, &value),
+            Ok(Some(value)) => self.open(token, &key, &value, needs),
         };
         let index = match &result {
             Ok(Some(_)) => 0,
@@ -613,7 +615,13 @@ impl Shared {
         result.ok().flatten()
     }
 
-    fn open(&self, token: &[u8], key: &str, value: &[u8]) -> Result<Option<Hit>, Failed> {
+    fn open(
+        &self,
+        token: &[u8],
+        key: &str,
+        value: &[u8],
+        needs: &Needs,
+    ) -> Result<Option<Hit>, Failed> {
         let Some((expires_at, json)) = self.link.keys.open_entry(&self.ns, token, key, value)
         else {
             tracing::warn!("shared cache: an entry did not authenticate; ignored, asking the authorization server");
@@ -623,7 +631,7 @@ impl Shared {
         if expires_at <= now {
             return Ok(None);
         }
-        match super::client::parse_answer(&json) {
+        match super::client::parse_answer_for(&json, needs) {
             Ok(info) => Ok(Some(Hit {
                 info,
                 remaining: Duration::from_millis(expires_at - now),

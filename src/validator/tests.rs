@@ -135,6 +135,31 @@ impl Validator {
     }
 }
 
+/// docs/reference.md#cache-entry-size: an answer keeps what the config reads.
+#[tokio::test]
+async fn cached_answers_keep_the_claims_the_config_reads_and_no_others() {
+    let extra = "[identity.claims]\ntenant = \"X-Tenant\"\n\n\
+                 [[route]]\npath = \"/orgs/{org}\"\nscopes = [\"a\"]\n\
+                 owner = { param = \"org\", claim = \"org_id\" }\n";
+    let v = Validator::new("http://127.0.0.1:9", "", extra).await;
+    let needs = v.state.validator.needs();
+    for kept in [
+        "tenant",
+        "org_id",
+        "client_id",
+        "username",
+        "iss",
+        "aud",
+        "sub",
+        "scope",
+    ] {
+        assert!(needs.keeps(kept), "{kept} dropped");
+    }
+    for dropped in ["token_type", "iat", "jti", "groups"] {
+        assert!(!needs.keeps(dropped), "{dropped} kept");
+    }
+}
+
 #[tokio::test]
 async fn cached_token_is_refused_once_exp_passes_despite_long_ttl() {
     let (auth, url) = AuthServer::start().await;

@@ -94,3 +94,68 @@ async fn reload_applies_new_token_settings_without_dropping_cache_rules() {
         401
     );
 }
+
+/// The `ok` reload count, once it reaches `want` (or the last value seen).
+async fn reloads_ok(h: &Harness, want: f64) -> f64 {
+    let mut ok = 0.0;
+    for _ in 0..50 {
+        ok = h
+            .metrics()
+            .await
+            .value("scopegate_config_reloads_total", &[("result", "ok")]);
+        if ok >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ok
+}
+
+/// docs/reference.md#cache-entry-size: a cached answer keeps only the claims the config
+/// reads. A reload that reads another claim starts with empty in-process caches, so
+/// a token cached before gets the new header from a fresh answer, never a missing one.
+#[tokio::test]
+async fn reload_reading_another_claim_applies_to_tokens_cached_before() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    h.auth_server.token(
+        "t-tenant",
+        active()
+            .scope("orders:read")
+            .sub("alice")
+            .claim("tenant", "acme")
+            .exp_in(600),
+    );
+    assert_eq!(
+        h.get("/orders/1").bearer("t-tenant").send().await.status,
+        200
+    );
+    assert!(!h.upstream.single().has_header_like("x-auth-tenant"));
+
+    h.rewrite_config(&TestConfig::standard().claim("tenant", "X-Auth-Tenant"));
+    h.signal("HUP");
+    assert_eq!(reloads_ok(&h, 1.0).await, 1.0, "{}", h.logs().join("\n"));
+    assert_eq!(
+        h.get("/orders/1").bearer("t-tenant").send().await.status,
+        200
+    );
+    let forwarded = h.upstream.requests();
+    assert_eq!(forwarded.len(), 2);
+    assert_eq!(forwarded[1].header("x-auth-tenant"), Some("acme"));
+    assert_eq!(
+        h.auth_server.calls(),
+        2,
+        "the answer cached before was reused"
+    );
+}
+
+/// The other way round: a reload that reads the same claims keeps the cached answers.
+#[tokio::test]
+async fn reload_reading_the_same_claims_keeps_cached_answers() {
+    let h = Harness::standard(TestConfig::standard()).await;
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    h.rewrite_config(&TestConfig::standard().route(Route::public("/extra")));
+    h.signal("HUP");
+    assert_eq!(reloads_ok(&h, 1.0).await, 1.0, "{}", h.logs().join("\n"));
+    assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
+    assert_eq!(h.auth_server.calls(), 1);
+}
