@@ -221,13 +221,8 @@ impl Introspector {
                     // A purge while the GET was in flight may have been for this entry.
                     if self.epoch.load(Ordering::Acquire) == asked_at {
                         let info = Arc::new(info);
-                        let entry = Arc::new(Entry::shared(
-                            info.clone(),
-                            token.expose(),
-                            &self.config,
-                            remaining,
-                        ));
-                        self.keep_stale(key, info, token).await;
+                        let entry = Arc::new(Entry::shared(info.clone(), &self.config, remaining));
+                        self.keep_stale(key, info).await;
                         return Ok(entry);
                     }
                 }
@@ -241,12 +236,7 @@ impl Introspector {
             self.record(result.as_ref().map(|(info, _)| info));
             let (info, answer) = result?;
             let info = Arc::new(info);
-            let entry = Arc::new(Entry::new(
-                info.clone(),
-                token.expose(),
-                &self.config,
-                Duration::ZERO,
-            ));
+            let entry = Arc::new(Entry::new(info.clone(), &self.config, Duration::ZERO));
             if let Some(shared) = &self.shared {
                 shared.store(
                     token.expose(),
@@ -258,7 +248,7 @@ impl Introspector {
                     asked_ms,
                 );
             }
-            self.keep_stale(key, info, token).await;
+            self.keep_stale(key, info).await;
             Ok::<_, IntrospectError>(entry)
         };
         match self.cache.try_get_with(key, init).await {
@@ -278,15 +268,10 @@ impl Introspector {
     }
 
     /// Keeps (active) or drops (inactive) the `stale_if_error` copy of a fresh answer.
-    async fn keep_stale(&self, key: TokenDigest, info: Arc<TokenInfo>, token: &BearerToken) {
+    async fn keep_stale(&self, key: TokenDigest, info: Arc<TokenInfo>) {
         match (&self.stale, info.is_active()) {
             (Some(stale), true) => {
-                let kept = Entry::new(
-                    info,
-                    token.expose(),
-                    &self.config,
-                    self.config.stale_if_error,
-                );
+                let kept = Entry::new(info, &self.config, self.config.stale_if_error);
                 stale.insert(key, Arc::new(kept)).await;
             }
             // docs/reference.md#introspection-cache: an inactive answer drops the stale copy, so a revoked token
@@ -322,7 +307,7 @@ impl Introspector {
     pub fn purge(&self, purge: &Purge) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for cache in std::iter::once(&self.cache).chain(self.stale.as_ref()) {
-            cache::evict(cache, purge);
+            cache::evict(cache, &self.keyer, purge);
         }
         // No receiver (no open tunnel) is the common case, not an error.
         let _ = self.purges.send(Arc::new(purge.clone()));

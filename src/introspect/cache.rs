@@ -14,7 +14,9 @@ use super::TokenInfo;
 pub use crate::clock::now_unix;
 use crate::clock::{self, Instant};
 
-/// SHA-256 of the endpoint, the client id and the token: the cache key. Never the raw token.
+/// The cache key: SHA-256 of the endpoint, the client id and the token's own SHA-256.
+/// Never the raw token; and a purge by `token_sha256` computes it without the token, so
+/// an entry need not carry that digest (32 bytes per entry).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenDigest([u8; 32]);
 
@@ -28,8 +30,6 @@ impl std::fmt::Debug for TokenDigest {
 #[derive(Debug)]
 pub struct Entry {
     pub info: Arc<TokenInfo>,
-    /// SHA-256 of the raw token alone, for `POST /cache/purge {"token_sha256"}`.
-    pub token_sha256: [u8; 32],
     /// How long it answers (moka keeps it that long too, on its own clock).
     lifetime: Duration,
     /// When it was made: its lifetime counts from here, and the shared cache trusts
@@ -70,8 +70,13 @@ impl Keyer {
     }
 
     pub fn digest(&self, token: &[u8]) -> TokenDigest {
+        self.of_token_sha256(&Sha256::digest(token).into())
+    }
+
+    /// The key of the token whose SHA-256 is `token_sha256`.
+    pub fn of_token_sha256(&self, token_sha256: &[u8; 32]) -> TokenDigest {
         let mut h = self.prefix.clone();
-        h.update(token);
+        h.update(token_sha256);
         TokenDigest(h.finalize().into())
     }
 }
@@ -80,7 +85,7 @@ impl Keyer {
 
 impl Entry {
     /// An entry that lives `min(ttl, exp - now)` if active, `negative_ttl` if not.
-    pub fn new(info: Arc<TokenInfo>, token: &[u8], config: &CacheConfig, extra: Duration) -> Self {
+    pub fn new(info: Arc<TokenInfo>, config: &CacheConfig, extra: Duration) -> Self {
         let lifetime = if info.is_active() {
             let ttl = config.ttl + extra;
             match info.exp() {
@@ -94,7 +99,6 @@ impl Entry {
         };
         Self {
             info,
-            token_sha256: Sha256::digest(token).into(),
             lifetime,
             created: clock::now(),
         }
@@ -103,13 +107,8 @@ impl Entry {
     /// An entry from the shared cache (docs/reference.md#shared-cache): its remaining
     /// lifetime there, never beyond this replica's own `ttl` (`negative_ttl` when
     /// inactive) nor past `exp`.
-    pub fn shared(
-        info: Arc<TokenInfo>,
-        token: &[u8],
-        config: &CacheConfig,
-        remaining: Duration,
-    ) -> Self {
-        let mut entry = Self::new(info, token, config, Duration::ZERO);
+    pub fn shared(info: Arc<TokenInfo>, config: &CacheConfig, remaining: Duration) -> Self {
+        let mut entry = Self::new(info, config, Duration::ZERO);
         entry.lifetime = entry.lifetime.min(remaining);
         entry
     }
@@ -129,24 +128,23 @@ impl Entry {
     pub fn is_fresh(&self) -> bool {
         !clock::has_passed(self.created, self.lifetime)
     }
-
-    pub fn matches(&self, purge: &Purge) -> bool {
-        match purge {
-            Purge::All => true,
-            Purge::Subject(s) => self.info.subject() == Some(s.as_str()),
-            Purge::TokenSha256(d) => &self.token_sha256 == d,
-        }
-    }
 }
 
 /// Evicts the entries of `cache` that `purge` covers, at once.
-pub fn evict(cache: &AnswerCache, purge: &Purge) {
-    if *purge == Purge::All {
-        cache.invalidate_all();
-    } else {
-        let purge = purge.clone();
-        // Only fails when closures are unsupported, which `build` enables.
-        let _ = cache.invalidate_entries_if(move |_, entry| entry.matches(&purge));
+pub fn evict(cache: &AnswerCache, keyer: &Keyer, purge: &Purge) {
+    // `invalidate_entries_if` only fails when closures are unsupported, which `build`
+    // enables.
+    match purge {
+        Purge::All => cache.invalidate_all(),
+        Purge::Subject(s) => {
+            let subject = s.clone();
+            let _ =
+                cache.invalidate_entries_if(move |_, e| e.info.subject() == Some(subject.as_str()));
+        }
+        Purge::TokenSha256(d) => {
+            let key = keyer.of_token_sha256(d);
+            let _ = cache.invalidate_entries_if(move |k, _| *k == key);
+        }
     }
 }
 
@@ -206,19 +204,16 @@ mod tests {
         let active = info(serde_json::json!({"active": true}));
         let left = Duration::from_millis(1500);
         assert_eq!(
-            Entry::shared(active.clone(), b"t", &config, left).lifetime(),
+            Entry::shared(active.clone(), &config, left).lifetime(),
             left
         );
         let long = Duration::from_secs(600);
-        assert_eq!(
-            Entry::shared(active, b"t", &config, long).lifetime(),
-            config.ttl
-        );
+        assert_eq!(Entry::shared(active, &config, long).lifetime(), config.ttl);
         let soon = info(serde_json::json!({"active": true, "exp": now_unix() + 2}));
-        assert!(Entry::shared(soon, b"t", &config, long).lifetime() <= Duration::from_secs(2));
+        assert!(Entry::shared(soon, &config, long).lifetime() <= Duration::from_secs(2));
         let inactive = info(serde_json::json!({"active": false}));
         assert_eq!(
-            Entry::shared(inactive, b"t", &config, long).lifetime(),
+            Entry::shared(inactive, &config, long).lifetime(),
             config.negative_ttl
         );
     }
