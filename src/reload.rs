@@ -44,6 +44,8 @@ pub struct Reloader {
     pub health: Arc<Health>,
     /// Told after each swap: listeners waiting at `max_connections` read it again.
     pub applied: Arc<watch::Sender<()>>,
+    /// What the process started with.
+    pub started: Fixed,
 }
 
 /// A key whose change a reload cannot apply: the old value stays until a restart.
@@ -55,10 +57,37 @@ pub struct Unapplied {
     pub configured: String,
 }
 
-/// The changed keys that only a restart applies (docs/reference.md#operations):
-/// which sockets are bound, how many worker threads run, whether the proxy listener
-/// speaks TLS. `tls_running` is whether it does now.
-pub fn restart_keys(old: &Config, new: &Config, tls_running: bool) -> Vec<Unapplied> {
+/// What was fixed when the process started: a reload compares the new file with
+/// this, not with the last file loaded, so a key stays reported until a restart and a
+/// key changed back is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fixed {
+    /// `None` without `[upstream]`: no proxy listener runs.
+    listen_addr: Option<SocketAddr>,
+    admin_addr: SocketAddr,
+    decision_addr: Option<SocketAddr>,
+    workers: Option<usize>,
+    tls: bool,
+}
+
+impl Fixed {
+    pub fn of(config: &Config) -> Fixed {
+        let proxy = config.proxy_enabled();
+        Fixed {
+            listen_addr: proxy.then_some(config.listen.addr),
+            admin_addr: config.admin.addr,
+            decision_addr: config.decision.as_ref().map(|d| d.addr),
+            workers: config.listen.workers,
+            tls: proxy && config.listen.tls.is_some(),
+        }
+    }
+}
+
+/// The keys of `new` that differ from what runs and only a restart applies
+/// (docs/reference.md#reload): which sockets are bound, how many worker threads run,
+/// whether the proxy listener speaks TLS. Listeners that are added or removed are
+/// refused before this ([`ReloadError::NeedsRestart`]).
+pub fn restart_keys(running: &Fixed, new: &Config) -> Vec<Unapplied> {
     fn addr(a: SocketAddr) -> String {
         a.to_string()
     }
@@ -68,6 +97,7 @@ pub fn restart_keys(old: &Config, new: &Config, tls_running: bool) -> Vec<Unappl
     fn tls(on: bool) -> String {
         (if on { "on" } else { "off" }).to_owned()
     }
+    let new = Fixed::of(new);
     let mut keys = Vec::new();
     let mut push = |key, running: String, configured: String| {
         if running != configured {
@@ -78,23 +108,18 @@ pub fn restart_keys(old: &Config, new: &Config, tls_running: bool) -> Vec<Unappl
             });
         }
     };
-    // Without [upstream] no proxy listener runs: its address and TLS are unused.
-    if old.proxy_enabled() && new.proxy_enabled() {
-        push("listen.addr", addr(old.listen.addr), addr(new.listen.addr));
-        push(
-            "listen.tls",
-            tls(tls_running),
-            tls(new.listen.tls.is_some()),
-        );
+    if let (Some(old), Some(configured)) = (running.listen_addr, new.listen_addr) {
+        push("listen.addr", addr(old), addr(configured));
+        push("listen.tls", tls(running.tls), tls(new.tls));
     }
-    push("admin.addr", addr(old.admin.addr), addr(new.admin.addr));
-    if let (Some(old), Some(new)) = (&old.decision, &new.decision) {
-        push("decision.addr", addr(old.addr), addr(new.addr));
+    push("admin.addr", addr(running.admin_addr), addr(new.admin_addr));
+    if let (Some(old), Some(new)) = (running.decision_addr, new.decision_addr) {
+        push("decision.addr", addr(old), addr(new));
     }
     push(
         "listen.workers",
-        workers(old.listen.workers),
-        workers(new.listen.workers),
+        workers(running.workers),
+        workers(new.workers),
     );
     keys
 }
@@ -127,7 +152,7 @@ impl Reloader {
         if config.decision.is_some() != old.config.decision.is_some() {
             return Err(ReloadError::NeedsRestart { what: "[decision]" });
         }
-        for unapplied in restart_keys(&old.config, &config, self.tls.is_some()) {
+        for unapplied in restart_keys(&self.started, &config) {
             tracing::warn!(
                 key = unapplied.key,
                 running = %unapplied.running,
@@ -175,8 +200,11 @@ mod tests {
         }
     }
 
-    fn keys(old: &Config, new: &Config, tls: bool) -> Vec<&'static str> {
-        restart_keys(old, new, tls).iter().map(|u| u.key).collect()
+    fn keys(old: &Config, new: &Config) -> Vec<&'static str> {
+        restart_keys(&Fixed::of(old), new)
+            .iter()
+            .map(|u| u.key)
+            .collect()
     }
 
     #[test]
@@ -188,7 +216,7 @@ mod tests {
              shutdown_grace = \"1s\"\nmax_concurrent_streams = 7\n\
              trust_forwarded_headers = true\n",
         );
-        assert_eq!(keys(&old, &new, false), Vec::<&str>::new());
+        assert_eq!(keys(&old, &new), Vec::<&str>::new());
     }
 
     #[test]
@@ -198,7 +226,7 @@ mod tests {
             "[listen]\naddr = \"127.0.0.1:8082\"\nworkers = 2\n\
              [admin]\naddr = \"127.0.0.1:9091\"\n",
         );
-        let changed = restart_keys(&old, &new, false);
+        let changed = restart_keys(&Fixed::of(&old), &new);
         assert_eq!(
             changed,
             vec![
@@ -223,10 +251,30 @@ mod tests {
 
     #[test]
     fn tls_on_or_off_and_the_decision_address_are_named() {
-        let old = config("[listen]\naddr = \"127.0.0.1:8080\"\n[decision]\naddr = \"127.0.0.1:8081\"\n");
-        let new = config("[listen]\naddr = \"127.0.0.1:8080\"\n[decision]\naddr = \"127.0.0.1:8083\"\n");
-        // Running with TLS, configured without.
-        assert_eq!(keys(&old, &new, true), vec!["listen.tls", "decision.addr"]);
-        assert_eq!(keys(&old, &old, false), Vec::<&str>::new());
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["tls.crt", "tls.key"] {
+            std::fs::write(dir.path().join(f), "unused").unwrap();
+        }
+        let cert = dir.path().join("tls.crt");
+        let key = dir.path().join("tls.key");
+        let old = config(&format!(
+            "[listen]\naddr = \"127.0.0.1:8080\"\n[listen.tls]\ncert = {cert:?}\nkey = {key:?}\n\
+             [decision]\naddr = \"127.0.0.1:8081\"\n"
+        ));
+        let new =
+            config("[listen]\naddr = \"127.0.0.1:8080\"\n[decision]\naddr = \"127.0.0.1:8083\"\n");
+        assert_eq!(keys(&old, &new), vec!["listen.tls", "decision.addr"]);
+        assert_eq!(keys(&new, &old), vec!["listen.tls", "decision.addr"]);
+    }
+
+    #[test]
+    fn compared_with_what_started_not_with_the_last_reload() {
+        let started = config("[listen]\naddr = \"127.0.0.1:8080\"\n");
+        let moved = config("[listen]\naddr = \"127.0.0.1:8082\"\n");
+        let running = Fixed::of(&started);
+        // Reported on every reload until a restart, and not once changed back.
+        assert_eq!(restart_keys(&running, &moved).len(), 1);
+        assert_eq!(restart_keys(&running, &moved).len(), 1);
+        assert_eq!(restart_keys(&running, &started), Vec::new());
     }
 }

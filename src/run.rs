@@ -130,6 +130,7 @@ pub async fn serve_listeners(
         )?))),
         None => None,
     };
+    let started = crate::reload::Fixed::of(&config);
     let state = Arc::new(ArcSwap::from_pointee(State::build(
         config, None, &metrics, &health,
     )?));
@@ -151,6 +152,7 @@ pub async fn serve_listeners(
         metrics: metrics.clone(),
         health: health.clone(),
         applied: Arc::new(reloads_tx),
+        started,
     };
     spawn_signal_handlers(stop_tx, reloader, path.map(Path::to_path_buf))?;
 

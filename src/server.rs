@@ -10,8 +10,8 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -189,10 +189,7 @@ pub async fn serve<H: Handler>(
     // No receiver left means no connection left: nothing to wait for.
     let _ = stop.send(());
     let grace = handler.with_limits(|limits| limits.shutdown_grace);
-    if tokio::time::timeout(grace, stop.closed())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, stop.closed()).await.is_err() {
         tracing::warn!("shutdown grace period elapsed; closing remaining connections");
     }
 }
@@ -650,9 +647,15 @@ mod admission {
         assert_eq!(a.owed, 2);
         let mut held = held.into_iter();
         drop(held.next());
-        assert!(take(&mut a).is_none(), "a returned slot above the new limit");
+        assert!(
+            take(&mut a).is_none(),
+            "a returned slot above the new limit"
+        );
         drop(held.next());
-        assert!(take(&mut a).is_none(), "a returned slot above the new limit");
+        assert!(
+            take(&mut a).is_none(),
+            "a returned slot above the new limit"
+        );
         assert_eq!(a.owed, 0);
         assert!(take(&mut a).is_none(), "one open connection fills limit 1");
         drop(held.next());

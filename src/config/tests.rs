@@ -62,7 +62,10 @@ fn minimal_config_gets_documented_defaults() {
     let config = load(&with(PUBLIC_ROUTE)).unwrap();
     assert_eq!(config.listen.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(config.listen.tls, None);
-    assert_eq!(config.listen.limits.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(
+        config.listen.limits.header_read_timeout,
+        Duration::from_secs(10)
+    );
     assert_eq!(config.listen.limits.max_connections, 10_000);
     assert_eq!(config.listen.limits.shutdown_grace, Duration::from_secs(30));
     assert_eq!(config.listen.limits.max_header_bytes, 16 * 1024);

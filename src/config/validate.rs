@@ -95,9 +95,7 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
             None
         }
     };
-    let decision = raw
-        .decision
-        .map(|d| cx.decision(d, &listen, &admin, proxy));
+    let decision = raw.decision.map(|d| cx.decision(d, &listen, &admin, proxy));
     if decision.is_some() && !proxy {
         if let Some((addr, tls)) = listen_span.filter(|(addr, tls)| *addr || *tls) {
             let keys = match (addr, tls) {

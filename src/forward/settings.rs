@@ -136,9 +136,14 @@ mod tests {
         let mut u = upstream("http://a.example/");
         u.timeout = Duration::from_secs(2);
         u.preserve_host = true;
-        let v = u.with_url("http://b.example:81/p".parse().unwrap()).unwrap();
+        let v = u
+            .with_url("http://b.example:81/p".parse().unwrap())
+            .unwrap();
         assert_eq!((v.timeout, v.preserve_host), (Duration::from_secs(2), true));
-        assert_eq!((v.connect.as_str(), v.prefix.as_str()), ("b.example:81", "/p"));
+        assert_eq!(
+            (v.connect.as_str(), v.prefix.as_str()),
+            ("b.example:81", "/p")
+        );
     }
 
     #[test]

@@ -170,11 +170,15 @@ async fn reload_changing_header_read_timeout_applies_to_new_connections_only() {
     let h = Harness::standard(public_all().listen("header_read_timeout", "\"60s\"")).await;
     // Opened before the reload: keeps the 60s.
     let mut old = TcpStream::connect(h.proxy_addr).await.unwrap();
-    old.write_all(b"GET /old HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    old.write_all(b"GET /old HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     h.rewrite_config(&public_all().listen("header_read_timeout", "\"1s\""));
     reload_applied(&h, 1.0).await;
     let mut new = TcpStream::connect(h.proxy_addr).await.unwrap();
-    new.write_all(b"GET /new HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    new.write_all(b"GET /new HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), new.read_to_end(&mut buf)).await;
     assert!(
