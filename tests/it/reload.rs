@@ -292,3 +292,25 @@ async fn reload_changing_listen_addr_names_the_key_and_keeps_the_old_address() {
     assert_eq!(h.get("/b").send().await.status, 200);
     assert_eq!(h.get("/a").send().await.status, 403);
 }
+
+#[tokio::test]
+async fn reload_raising_max_header_bytes_applies_to_new_decision_connections() {
+    let config = |size: &str| {
+        public_all()
+            .decision_only()
+            .listen("max_header_bytes", size)
+    };
+    let h = Harness::standard(config("\"4KiB\"")).await;
+    let big = "a".repeat(20_000);
+    let ask = || {
+        h.decide("GET", "/nginx")
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/x")
+            .header("x-big", &big)
+    };
+    assert_eq!(ask().send().await.status, 431);
+    h.rewrite_config(&config("\"32KiB\""));
+    reload_applied(&h, 1.0).await;
+    let r = ask().send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
