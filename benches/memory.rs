@@ -163,7 +163,7 @@ fn introspection() {
     let addr = common::answering_server(&rt, typical_answer, None);
     let dir = tempfile::tempdir().unwrap();
     let state = build(config(dir.path(), addr, ""));
-    let introspector = state.introspector.clone().unwrap();
+    let introspector = state.validator.introspector().cloned().unwrap();
     let fill = |from: usize, to: usize| {
         rt.block_on(async {
             for i in from..to {
@@ -216,7 +216,13 @@ fn jwt() {
     let fill = |range: std::ops::Range<usize>| {
         rt.block_on(async {
             for t in &tokens[range] {
-                match state.jwt.validate(t.as_bytes(), now_unix()).await {
+                match state
+                    .validator
+                    .jwt()
+                    .unwrap()
+                    .validate(t.as_bytes(), now_unix())
+                    .await
+                {
                     scopegate::jwt::Verdict::Valid(_) => {}
                     other => panic!("not valid: {other:?}"),
                 }

@@ -78,7 +78,7 @@ impl Admin {
             // every [[jwt]] issuer has had a usable key set. An outage of the authorization
             // server shows in `introspection_up`, never here.
             (&Method::GET, "/readyz") => {
-                if self.state.load().jwt.is_ready() {
+                if self.state.load().validator.is_ready() {
                     text(StatusCode::OK, "ready\n")
                 } else {
                     text(

@@ -164,36 +164,39 @@ impl Introspector {
     /// The answer for `token`: cached, or from one coalesced call.
     pub async fn introspect(&self, token: &BearerToken) -> Result<Arc<TokenInfo>, IntrospectError> {
         let key = self.keyer.digest(token.expose());
-        let mut unheard = None;
+        let mut unusable = None;
         if let Some(entry) = self.cache.get(&key).await {
-            if self.shared.as_ref().is_none_or(|s| s.trusts(&entry)) {
-                self.metrics.cache_hits.inc();
-                return Ok(entry.info.clone());
-            }
-            if !self.health.is_up() {
+            let trusted = self.shared.as_ref().is_none_or(|s| s.trusts(&entry))
                 // The authorization server is down: answer as without a shared cache.
+                || !self.health.is_up();
+            if trusted && entry.is_fresh() {
                 self.metrics.cache_hits.inc();
                 return Ok(entry.info.clone());
             }
-            // docs/reference.md#shared-cache: this replica cannot hear other replicas'
-            // purges, and the entry is older than that: ask again. Kept as a fallback in
-            // case the authorization server fails (then it is served as before).
-            self.cache.invalidate(&key).await;
-            unheard = Some(entry);
+            unusable = Some(entry);
         }
         self.metrics.cache_misses.inc();
         // Boxed: the hit path above must not carry the miss path's state (single flight,
         // Redis, the call) in its future, which every request's future embeds and moves.
-        Box::pin(self.miss(key, token, unheard)).await
+        Box::pin(self.miss(key, token, unusable)).await
     }
 
     /// No usable cached answer: the single flight to Redis and the authorization server.
+    /// `unusable`: the cached entry, expired or (docs/reference.md#shared-cache) too old
+    /// to trust while this replica cannot hear other replicas' purges.
     async fn miss(
         &self,
         key: TokenDigest,
         token: &BearerToken,
-        unheard: Option<Arc<Entry>>,
+        unusable: Option<Arc<Entry>>,
     ) -> Result<Arc<TokenInfo>, IntrospectError> {
+        let mut unheard = None;
+        if let Some(entry) = unusable {
+            cache::remove(&self.cache, key, &entry).await;
+            // A fresh but untrusted entry is the fallback should the authorization
+            // server fail (then it is served as before).
+            unheard = entry.is_fresh().then_some(entry);
+        }
         let init = async {
             // docs/reference.md#shared-cache: in-process → Redis → authorization server,
             // inside the single flight: racing requests make one Redis GET.
@@ -288,7 +291,7 @@ impl Introspector {
     async fn stale_answer(&self, key: &TokenDigest) -> Option<Arc<TokenInfo>> {
         let entry = self.stale.as_ref()?.get(key).await?;
         // Never past exp: the pipeline checks exp again, this only avoids a useless hit.
-        let fresh = entry.info.exp().is_none_or(|exp| now_unix() < exp);
+        let fresh = entry.is_fresh() && entry.info.exp().is_none_or(|exp| now_unix() < exp);
         fresh.then(|| entry.info.clone())
     }
 

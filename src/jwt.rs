@@ -79,8 +79,10 @@ struct Cached {
     issuer: Arc<Issuer>,
     /// The claims step 4 reads, extracted once.
     claims: Checked,
-    /// How long moka keeps it: `min(ttl, exp − now)`.
+    /// How long it answers, from `created` on [`crate::clock`] (moka keeps it as
+    /// long, on its own clock): `min(ttl, exp − now)`.
     lifetime: Duration,
+    created: Instant,
 }
 
 /// The claims checked on every request (docs/reference.md#claims), taken from the
@@ -203,7 +205,12 @@ impl JwtValidator {
         }
         // One digest: the cache key on a hit, also the purge digest on a miss.
         let key: [u8; 32] = Sha256::digest(token).into();
-        if let Some(entry) = self.cache.get(&key).await {
+        if let Some(entry) = self
+            .cache
+            .get(&key)
+            .await
+            .filter(|e| !crate::clock::has_passed(e.created, e.lifetime))
+        {
             // A hit skips the signature, never the claim checks.
             let result = entry.issuer.check_claims(&entry.claims, now);
             return self.count(
@@ -238,6 +245,7 @@ impl JwtValidator {
                     issuer: issuer.clone(),
                     claims,
                     lifetime,
+                    created: crate::clock::now(),
                 };
                 self.cache.insert(key, Arc::new(entry)).await;
                 Ok(info)

@@ -32,6 +32,7 @@ pub mod admin;
 pub mod body;
 pub mod claims;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod decision;

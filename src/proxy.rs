@@ -22,7 +22,7 @@ use crate::metrics::Outcome;
 use crate::policy::{Grant, Target};
 use crate::rejection::Rejection;
 use crate::state::State;
-use crate::{path, token, validator};
+use crate::{path, token};
 
 /// The proxy: the current state, swapped on reload.
 #[derive(Debug, Clone)]
@@ -166,14 +166,14 @@ pub(crate) async fn decide<'s>(
 
     // 5. A JWT of a configured issuer locally, else introspection (cached answer, else
     // one call per token); the claims are checked fresh on every request.
-    let info = validator::validate(state, &token, route.introspect).await?;
+    let info = state.validator.validate(&token, route.introspect).await?;
     cx.token = Some(info.clone());
     if is_websocket_upgrade(&parts.headers) {
         // Subscribed before forwarding, so no purge between here and the tunnel is missed.
         // Without [introspection] (JWT only) a tunnel still closes at the cache ttl / exp.
         cx.revocation = state
-            .introspector
-            .as_ref()
+            .validator
+            .introspector()
             .map(|introspector| introspector.watch(&token, &info));
     }
 

@@ -7,22 +7,19 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::forward::Forwarder;
 use crate::identity::Identity;
-use crate::introspect::{Expectations, Health, Introspector, Purge};
-use crate::jwt::JwtValidator;
+use crate::introspect::{Health, Purge};
 use crate::metrics::{DecisionCounters, Metrics, RouteCounters};
+use crate::validator::Validator;
 
 /// A configuration, compiled for serving.
 #[derive(Debug)]
 pub struct State {
     pub config: Config,
-    /// Absent without `[introspection]` (JWT-only deployments, docs/reference.md#jwt-access-tokens).
-    pub introspector: Option<Arc<Introspector>>,
-    /// `[[jwt]]` issuers; empty when none are configured.
-    pub jwt: JwtValidator,
+    /// Introspection, `[[jwt]]` issuers, or both.
+    pub validator: Validator,
     /// `None` in decision-only mode (no `[upstream]`): no proxy listener runs.
     pub forwarder: Option<Forwarder>,
     pub identity: Identity,
-    pub expect: Expectations,
     pub metrics: Arc<Metrics>,
     /// `requests_total` label sets by route index; the last one is `route="none"`.
     counters: Vec<RouteCounters>,
@@ -37,29 +34,15 @@ pub enum BuildError {
 }
 
 impl State {
-    /// Builds serving state; the introspection cache of `previous` survives when the
-    /// endpoint and client id are unchanged.
+    /// Builds serving state; the caches of `previous` survive where their settings
+    /// are unchanged ([`Validator::build`]).
     pub fn build(
         config: Config,
         previous: Option<&State>,
         metrics: &Arc<Metrics>,
         health: &Arc<Health>,
     ) -> Result<State, BuildError> {
-        let introspector = match &config.introspection {
-            Some(introspection) => Some(Arc::new(Introspector::new(
-                introspection,
-                previous.and_then(|p| p.introspector.as_deref()),
-                metrics.clone(),
-                health.clone(),
-            )?)),
-            None => None,
-        };
-        let jwt = JwtValidator::new(
-            &config.jwt,
-            &config.cache(),
-            previous.map(|p| &p.jwt),
-            metrics,
-        )?;
+        let validator = Validator::build(&config, previous.map(|p| &p.validator), metrics, health)?;
         let forwarder = config
             .upstream
             .as_ref()
@@ -87,30 +70,20 @@ impl State {
         };
         // Last, once nothing can fail any more: purges heard from other replicas go to
         // this state's caches (docs/reference.md#shared-cache).
-        if let Some(introspector) = &introspector {
+        if let Some(introspector) = validator.introspector() {
             if let Some(shared) = introspector.shared() {
                 shared.link().set_target(crate::introspect::shared::Target {
                     introspector: Arc::downgrade(introspector),
-                    jwt: (!jwt.is_empty())
-                        .then(|| crate::introspect::shared::Evictor(Box::new(jwt.purger()))),
+                    jwt: validator
+                        .jwt()
+                        .map(|jwt| crate::introspect::shared::Evictor(Box::new(jwt.purger()))),
                 });
             }
         }
         Ok(State {
             identity: Identity::new(&config.identity),
-            expect: Expectations {
-                issuer: config
-                    .introspection
-                    .as_ref()
-                    .and_then(|i| i.expected_issuer.clone()),
-                audience: config
-                    .introspection
-                    .as_ref()
-                    .and_then(|i| i.expected_audience.clone()),
-            },
             metrics: metrics.clone(),
-            introspector,
-            jwt,
+            validator,
             forwarder,
             counters,
             decision_counters,
@@ -120,10 +93,7 @@ impl State {
 
     /// Evicts cached introspection answers and validated JWTs (docs/reference.md#purge).
     pub fn purge(&self, purge: &Purge) {
-        if let Some(introspector) = &self.introspector {
-            introspector.purge(purge);
-        }
-        self.jwt.purge(purge);
+        self.validator.purge(purge);
     }
 
     /// docs/reference.md#shared-cache `POST /cache/purge`: evicts here, then deletes the
@@ -135,7 +105,7 @@ impl State {
         purge: &Purge,
     ) -> Result<(), crate::introspect::shared::PurgeError> {
         self.purge(purge);
-        let Some(shared) = self.introspector.as_ref().and_then(|i| i.shared()) else {
+        let Some(shared) = self.validator.introspector().and_then(|i| i.shared()) else {
             return Ok(());
         };
         let result = shared.purge(purge).await;
@@ -145,7 +115,7 @@ impl State {
 
     /// Entries in the introspection cache (0 without `[introspection]`).
     pub async fn cache_entries(&self) -> u64 {
-        match &self.introspector {
+        match self.validator.introspector() {
             Some(introspector) => introspector.entry_count().await,
             None => 0,
         }

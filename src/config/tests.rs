@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{AuthMethod, Config, TokenSources};
-use crate::policy::RoutePattern;
 
 #[path = "tests/messages.rs"]
 mod messages;
@@ -44,17 +43,6 @@ fn error(text: &str) -> String {
 /// `MINIMAL` with `extra` appended.
 fn with(extra: &str) -> String {
     format!("{MINIMAL}{extra}")
-}
-
-/// The policy module is being rewritten on another branch; until it lands,
-/// `RoutePattern::param_names` and `RouteTable::shadowed` are stubs that return
-/// nothing, and tests that need them are skipped (with a note on stderr).
-fn policy_is_stub() -> bool {
-    let stub = RoutePattern::parse("/{a}").map_or(true, |p| p.param_names().is_empty());
-    if stub {
-        eprintln!("skipped: RoutePattern::param_names is still a stub");
-    }
-    stub
 }
 
 #[test]
@@ -212,9 +200,6 @@ tenant = "X-Tenant"
 
 #[test]
 fn reference_config_loads_and_describes_its_routes() {
-    if policy_is_stub() {
-        return;
-    }
     let config = Config::load(Path::new(FILE)).unwrap();
     assert_eq!(
         config
@@ -241,9 +226,6 @@ fn reference_config_loads_and_describes_its_routes() {
 
 #[test]
 fn shadowed_route_is_a_warning() {
-    if policy_is_stub() {
-        return;
-    }
     let config = load(&with(
         "[[route]]\nmethods = [\"GET\"]\npath = \"/orders/{id}\"\nscopes = [\"a\"]\n\
          [[route]]\nmethods = [\"GET\"]\npath = \"/orders/42\"\nscopes = [\"b\"]\n",
@@ -263,9 +245,6 @@ fn shadowed_route_is_a_warning() {
 
 #[test]
 fn owner_param_must_be_a_parameter_of_the_path() {
-    if policy_is_stub() {
-        return;
-    }
     let text = with(
         "[[route]]\npath = \"/users/{user}/{tab}\"\nscopes = [\"a\"]\n\
          owner = { param = \"owner\", claim = \"sub\" }\n",

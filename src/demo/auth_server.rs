@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use crate::claims::now_unix;
+use crate::clock::now_unix;
 
 /// The demo's Ed25519 signing key (PKCS#8 v1, base64). Published in this source, so it
 /// proves nothing outside the loopback-only demo.
@@ -36,6 +36,14 @@ pub fn jwks() -> serde_json::Value {
 /// An RFC 9068 access token from `issuer` for carol (`orders:read profile`), valid
 /// for an hour, signed with the demo key.
 pub fn demo_jwt(issuer: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    demo_jwt_valid_for(issuer, 3600)
+}
+
+/// [`demo_jwt`], expiring `seconds` from now.
+pub fn demo_jwt_valid_for(
+    issuer: &str,
+    seconds: i64,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(DEMO_ED25519_PKCS8)
         .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
@@ -46,7 +54,7 @@ pub fn demo_jwt(issuer: &str) -> Result<String, jsonwebtoken::errors::Error> {
     let now = now_unix();
     let claims = serde_json::json!({
         "iss": issuer, "aud": DEMO_AUDIENCE, "sub": "carol", "scope": "orders:read profile",
-        "client_id": "demo-app", "exp": now + 3600, "iat": now,
+        "client_id": "demo-app", "exp": now + seconds, "iat": now,
     });
     jsonwebtoken::encode(&header, &claims, &key)
 }

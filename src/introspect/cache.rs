@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::CacheConfig;
 use super::TokenInfo;
-pub use crate::claims::now_unix;
+pub use crate::clock::now_unix;
+use crate::clock::{self, Instant};
 
 /// SHA-256 of the endpoint, the client id and the token: the cache key. Never the raw token.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,11 +30,11 @@ pub struct Entry {
     pub info: Arc<TokenInfo>,
     /// SHA-256 of the raw token alone, for `POST /cache/purge {"token_sha256"}`.
     pub token_sha256: [u8; 32],
-    /// How long moka keeps it.
+    /// How long it answers (moka keeps it that long too, on its own clock).
     lifetime: Duration,
-    /// When it was made (the shared cache trusts only young entries while it cannot
-    /// hear purges, docs/reference.md#shared-cache).
-    created: tokio::time::Instant,
+    /// When it was made: its lifetime counts from here, and the shared cache trusts
+    /// only young entries while it cannot hear purges (docs/reference.md#shared-cache).
+    created: Instant,
 }
 
 /// Keys and lifetimes for one (endpoint, client id).
@@ -95,7 +96,7 @@ impl Entry {
             info,
             token_sha256: Sha256::digest(token).into(),
             lifetime,
-            created: tokio::time::Instant::now(),
+            created: clock::now(),
         }
     }
 
@@ -120,7 +121,13 @@ impl Entry {
 
     /// How long ago it was made.
     pub fn age(&self) -> Duration {
-        self.created.elapsed()
+        clock::now().saturating_duration_since(self.created)
+    }
+
+    /// Whether it may still answer. Decided on [`crate::clock`], not by moka's expiry,
+    /// so that every time check in the crate reads one clock.
+    pub fn is_fresh(&self) -> bool {
+        !clock::has_passed(self.created, self.lifetime)
     }
 
     pub fn matches(&self, purge: &Purge) -> bool {
@@ -141,6 +148,19 @@ pub fn evict(cache: &AnswerCache, purge: &Purge) {
         // Only fails when closures are unsupported, which `build` enables.
         let _ = cache.invalidate_entries_if(move |_, entry| entry.matches(&purge));
     }
+}
+
+/// Drops `entry` from `cache` unless another request replaced it meanwhile (then that
+/// one stays: dropping it would cost a second call for the token).
+pub async fn remove(cache: &AnswerCache, key: TokenDigest, entry: &Arc<Entry>) {
+    use moka::ops::compute::Op;
+    cache
+        .entry(key)
+        .and_compute_with(|current| {
+            let same = current.is_some_and(|c| Arc::ptr_eq(c.value(), entry));
+            std::future::ready(if same { Op::Remove } else { Op::Nop })
+        })
+        .await;
 }
 
 /// Builds a bounded cache whose entries expire per [`Entry`] lifetime.

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body as _;
 
 use crate::body::{self, CollectError, ProxyBody};
-use crate::claims::now_unix;
+use crate::clock::now_unix;
 use crate::conn::ConnectionSlot;
 use crate::filter::{is_json_content_type, FilterError};
 use crate::header_name;
