@@ -515,6 +515,10 @@ impl Admission {
     /// Sizes the semaphore for `limit`.
     fn resize(&mut self, limit: usize) {
         let limit = limit.min(Semaphore::MAX_PERMITS);
+        // The common case, once per accepted connection: nothing to do.
+        if limit == self.limit && self.owed == 0 {
+            return;
+        }
         if limit > self.limit {
             let more = limit - self.limit;
             let cancelled = more.min(self.owed);
