@@ -15,11 +15,14 @@ pub mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Uri};
 
+pub use crate::forward::Upstream;
 pub use crate::introspect::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
+pub use crate::server::Limits;
 pub use crate::token::{TokenConfig, TokenSources};
 pub use error::ConfigError;
 pub use units::Secret;
@@ -37,7 +40,7 @@ pub struct Config {
     /// on their own listener (`docs/decision-mode.md`).
     pub decision: Option<DecisionConfig>,
     /// `None` only in decision mode: then no proxy listener runs.
-    pub upstream: Option<UpstreamConfig>,
+    pub upstream: Option<Upstream>,
     /// Optional when `jwt` is not empty (docs/reference.md#jwt-access-tokens); at least one of the two is set.
     pub introspection: Option<IntrospectionConfig>,
     /// `[[jwt]]`: trusted issuers of JWT access tokens, validated locally.
@@ -50,21 +53,18 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+/// `[listen]`. What the listeners apply per connection is the server's [`Limits`];
+/// the rest is read at start (`addr`, `tls` on or off, `workers`) or by the state
+/// built from it (`trust_forwarded_headers`).
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
     pub addr: SocketAddr,
     pub tls: Option<TlsFiles>,
-    /// A connection that sends no complete header block within this is closed.
-    pub header_read_timeout: Duration,
-    pub max_connections: usize,
-    pub shutdown_grace: Duration,
-    /// Bound on the request line plus headers (431 beyond).
-    pub max_header_bytes: usize,
     pub trust_forwarded_headers: bool,
-    /// HTTP/2 streams per connection.
-    pub max_concurrent_streams: u32,
     /// Worker threads (one single-threaded runtime each); `None`: one per CPU.
     pub workers: Option<usize>,
+    /// Shared with the listeners, which compare it by pointer to see a reload.
+    pub limits: Arc<Limits>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,18 +84,6 @@ pub struct AdminConfig {
 #[derive(Debug, Clone)]
 pub struct DecisionConfig {
     pub addr: SocketAddr,
-}
-
-#[derive(Debug, Clone)]
-pub struct UpstreamConfig {
-    /// `http` or `https` with an authority; a path other than `/` is a prefix.
-    pub url: Uri,
-    /// Time to the upstream's response head.
-    pub timeout: Duration,
-    pub preserve_host: bool,
-    pub ca_file: Option<PathBuf>,
-    /// Largest JSON response buffered for field filtering (502 beyond).
-    pub max_filtered_body: usize,
 }
 
 /// One `[[jwt]]` table (docs/reference.md#jwt-access-tokens).
@@ -179,13 +167,9 @@ impl Default for ListenConfig {
         Self {
             addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             tls: None,
-            header_read_timeout: Duration::from_secs(10),
-            max_connections: 10_000,
-            shutdown_grace: Duration::from_secs(30),
-            max_header_bytes: 16 * 1024,
             trust_forwarded_headers: false,
-            max_concurrent_streams: 256,
             workers: None,
+            limits: Arc::new(Limits::default()),
         }
     }
 }

@@ -20,7 +20,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -31,12 +30,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::watch;
 
 use crate::body::{self, ProxyBody};
-use crate::config::ListenConfig;
 use crate::proxy::context::RequestContext;
 use crate::rejection::Rejection;
+use crate::server::{Accepted, Admission, Builders};
 use crate::state::State;
 use crate::worker::Pool;
 
@@ -205,46 +204,39 @@ fn uri_from(headers: &HeaderMap, name: &HeaderName) -> Result<PathAndQuery, Reje
         .map_err(|_| Rejection::BadRequest("the original URI is malformed"))
 }
 
-/// Runs the decision listener (HTTP/1.1 and h2c prior knowledge, `[listen]` limits)
-/// until `shutdown` resolves, then lets in-flight answers finish for up to
-/// `shutdown_grace`. Connections run on the worker threads, like the proxy's.
+/// Runs the decision listener (HTTP/1.1 and h2c prior knowledge, `[listen]` limits of
+/// the configuration serving at each new connection, like the proxy listener's) until
+/// `shutdown` resolves, then lets in-flight answers finish for up to `shutdown_grace`.
+/// Connections run on the worker threads, like the proxy's.
 pub async fn serve(
     listener: TcpListener,
     decision: Decision,
-    limits: ListenConfig,
     workers: &Pool,
+    reloads: watch::Receiver<()>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let builder = crate::server::connection_builder(&limits);
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builders = Builders::new(decision.state.load().config.listen.limits.clone());
+    let mut admission = Admission::new(builders.limits().max_connections, reloads);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
+        let current = || {
+            let limits = &decision.state.load().config.listen.limits;
+            builders.update(limits);
+            limits.max_connections
         };
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+        let (permit, stream) = match admission.accept(&listener, current, &mut shutdown).await {
+            Accepted::Connection(permit, stream, _) => (permit, stream),
+            Accepted::Reloaded => continue,
+            Accepted::Stopped => break,
         };
         let _ = stream.set_nodelay(true);
         let Ok(stream) = stream.into_std() else {
             continue;
         };
         let decision = decision.clone();
-        let builder = builder.clone();
-        let handshake_timeout = limits.header_read_timeout;
+        let builder = builders.auto.clone();
+        let handshake_timeout = builders.limits().header_read_timeout;
         let watcher = graceful.watcher();
         workers.dispatch(async move {
             let _permit = permit;
@@ -268,7 +260,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    let grace = decision.state.load().config.listen.limits.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {

@@ -10,19 +10,20 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod pool;
+mod settings;
+
+pub use settings::{InvalidUpstream, Upstream};
 
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
-use crate::config::UpstreamConfig;
 pub use crate::error::ForwardError;
 use crate::header_name;
 use crate::policy::Grant;
 use crate::rejection::Rejection;
-use rustls::pki_types::ServerName;
 
 /// Facts about the client connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -138,50 +139,31 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 // === impl Forwarder ===
 
 impl Forwarder {
-    pub fn new(
-        config: &UpstreamConfig,
-        trust_forwarded: bool,
-    ) -> Result<Self, crate::tls::TlsError> {
-        let invalid = |what: &str| crate::tls::TlsError::Invalid(format!("upstream url: {what}"));
-        let scheme = config.url.scheme().cloned().unwrap_or(Scheme::HTTP);
-        let authority = config
-            .url
-            .authority()
-            .cloned()
-            .ok_or_else(|| invalid("no authority"))?;
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid("authority"))?;
-        let https = scheme == Scheme::HTTPS;
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-        // `[::1]` stays bracketed for the socket address, bare for the certificate name.
-        let name = authority.host();
-        let tls = if https {
-            let mut tls = crate::tls::client_config(config.ca_file.as_deref())?;
-            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let server_name = ServerName::try_from(
-                name.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
-            )
-            .map_err(|_| invalid("host is not a valid TLS server name"))?;
-            Some((
-                tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls)),
-                server_name,
-            ))
-        } else {
-            None
+    /// The pooled client for `upstream`, whose URL config validation took apart.
+    pub fn new(upstream: &Upstream, trust_forwarded: bool) -> Result<Self, crate::tls::TlsError> {
+        let tls = match &upstream.tls_name {
+            Some(server_name) => {
+                let mut tls = crate::tls::client_config(upstream.ca_file.as_deref())?;
+                tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Some((
+                    tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls)),
+                    server_name.clone(),
+                ))
+            }
+            None => None,
         };
         let connector = pool::Connector {
-            addr: format!("{name}:{port}"),
+            addr: upstream.connect.clone(),
             tls,
-            connect_timeout: config.timeout,
+            connect_timeout: upstream.timeout,
         };
         Ok(Self {
             pool: pool::Pool::new(connector, 1024, Duration::from_secs(60)),
-            authority,
-            host,
-            prefix: config.url.path().trim_end_matches('/').to_owned(),
-            timeout: config.timeout,
-            preserve_host: config.preserve_host,
+            authority: upstream.authority.clone(),
+            host: upstream.host.clone(),
+            prefix: upstream.prefix.clone(),
+            timeout: upstream.timeout,
+            preserve_host: upstream.preserve_host,
             trust_forwarded,
         })
     }

@@ -57,6 +57,20 @@ impl Proxy {
     }
 }
 
+impl crate::server::Handler for Proxy {
+    fn with_limits<R>(&self, f: impl FnOnce(&Arc<crate::server::Limits>) -> R) -> R {
+        f(&self.state.load().config.listen.limits)
+    }
+
+    fn respond(
+        &self,
+        req: Request<Incoming>,
+        downstream: Downstream,
+    ) -> impl std::future::Future<Output = Response<ProxyBody>> + Send {
+        self.handle(req, downstream)
+    }
+}
+
 /// docs/reference.md#request-handling, steps 1–9: decide, then forward. Each step returns `Result<_, Rejection>`.
 async fn pipeline(
     state: &State,
@@ -84,7 +98,7 @@ pub(crate) async fn decide<'s>(
     body: &mut ProxyBody,
     cx: &mut RequestContext,
 ) -> Result<Grant<'s>, Rejection> {
-    check_framing(parts, state.config.listen.max_header_bytes)?;
+    check_framing(parts, state.config.listen.limits.max_header_bytes)?;
 
     // 1. The path that is authorized is the path that is forwarded, byte for byte.
     path::check(parts.uri.path()).map_err(|why| {
@@ -138,7 +152,7 @@ pub(crate) async fn decide<'s>(
         &mut parts.headers,
         parts.uri.query(),
         body,
-        state.config.listen.header_read_timeout,
+        state.config.listen.limits.header_read_timeout,
     )
     .await?;
     if let Some(query) = extraction.query {

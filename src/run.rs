@@ -130,7 +130,7 @@ pub async fn serve_listeners(
         )?))),
         None => None,
     };
-    let listen = config.listen.clone();
+    let started = crate::reload::Fixed::of(&config);
     let state = Arc::new(ArcSwap::from_pointee(State::build(
         config, None, &metrics, &health,
     )?));
@@ -144,11 +144,15 @@ pub async fn serve_listeners(
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // The listeners waiting at max_connections read the limits again after a reload.
+    let (reloads_tx, reloads) = watch::channel(());
     let reloader = Reloader {
         state: state.clone(),
         tls: tls.clone(),
         metrics: metrics.clone(),
         health: health.clone(),
+        applied: Arc::new(reloads_tx),
+        started,
     };
     spawn_signal_handlers(stop_tx, reloader, path.map(Path::to_path_buf))?;
 
@@ -164,12 +168,11 @@ pub async fn serve_listeners(
     let decision = async {
         if let Some(listener) = decision_listener {
             let decision = crate::decision::Decision::new(state.clone());
-            let limits = listen.clone();
             crate::decision::serve(
                 listener,
                 decision,
-                limits,
                 &workers,
+                reloads.clone(),
                 stopped(stop_rx.clone()),
             )
             .await;
@@ -180,9 +183,9 @@ pub async fn serve_listeners(
             crate::server::serve(
                 listener,
                 Proxy::new(state.clone()),
-                listen.clone(),
                 tls.clone(),
                 &workers,
+                reloads.clone(),
                 stopped(stop_rx.clone()),
             )
             .await;

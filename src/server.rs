@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,58 +25,90 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::body::ProxyBody;
-use crate::config::ListenConfig;
 pub use crate::conn::ConnectionSlot;
 use crate::forward::Downstream;
-use crate::proxy::Proxy;
 use crate::worker::Pool;
 
 /// The HTTP/1 read buffer cannot be smaller than this in hyper.
 const MIN_H1_BUFFER: usize = 8192;
 
+/// `[listen]`'s connection limits (docs/reference.md#limits), built by config
+/// validation. The listeners read the serving configuration's `Limits` for each new
+/// connection, so a reload applies them to new connections; open ones keep theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A connection that sends no complete header block within this is closed.
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    /// Read when the server stops.
+    pub shutdown_grace: Duration,
+    /// Bound on the request line plus headers (431 beyond).
+    pub max_header_bytes: usize,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+            max_concurrent_streams: 256,
+        }
+    }
+}
+
+/// What the proxy listener serves. The server does not know the serving state (it
+/// would depend on the config, which depends on [`Limits`]); this is its view of it.
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// Runs `f` on the limits of the configuration serving now (one `ArcSwap` load).
+    fn with_limits<R>(&self, f: impl FnOnce(&Arc<Limits>) -> R) -> R;
+
+    /// Answers one request; never hands an error to hyper.
+    fn respond(
+        &self,
+        req: Request<Incoming>,
+        downstream: Downstream,
+    ) -> impl Future<Output = http::Response<ProxyBody>> + Send;
+}
+
 /// Runs the proxy listener until `shutdown` resolves, then lets in-flight requests
-/// finish for up to `shutdown_grace`.
-pub async fn serve(
+/// finish for up to `shutdown_grace`. `reloads` changes after each applied reload:
+/// a connection limit waiting for a free slot is read again.
+pub async fn serve<H: Handler>(
     listener: TcpListener,
-    proxy: Proxy,
-    limits: ListenConfig,
+    handler: H,
     tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     workers: &Pool,
+    reloads: watch::Receiver<()>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let builder = connection_builder(&limits);
-    let h1 = http1_builder(&limits);
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builders = handler.with_limits(|limits| Builders::new(limits.clone()));
+    let mut admission = Admission::new(builders.limits().max_connections, reloads);
     // Graceful stop: every connection holds a receiver until it is done, so
     // `closed()` resolves once the last one has finished.
     let (stop, _) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
-        // Backpressure: at max_connections we stop accepting and the kernel queues.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
+        let current = || {
+            handler.with_limits(|limits| {
+                builders.update(limits);
+                limits.max_connections
+            })
         };
-        let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and friends: wait instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+        let (permit, stream, remote) =
+            match admission.accept(&listener, current, &mut shutdown).await {
+                Accepted::Connection(permit, stream, remote) => (permit, stream, remote),
+                Accepted::Reloaded => continue,
+                Accepted::Stopped => break,
+            };
         let _ = stream.set_nodelay(true);
         // Hand the socket to a worker's own reactor: the connection and everything it
         // causes stay on that thread.
@@ -86,11 +119,11 @@ pub async fn serve(
                 continue;
             }
         };
-        let proxy = proxy.clone();
-        let builder = builder.clone();
-        let h1 = h1.clone();
+        let handler = handler.clone();
+        let builder = builders.auto.clone();
+        let h1 = builders.http1.clone();
         let tls = tls.as_ref().map(|t| t.load_full());
-        let timeout = limits.header_read_timeout;
+        let timeout = builders.limits().header_read_timeout;
         let mut stopping = stop.subscribe();
         workers.dispatch(async move {
             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
@@ -108,7 +141,7 @@ pub async fn serve(
                         _ => return,
                     };
                     let conn = Shared::new(permit);
-                    let service = service(proxy, downstream, conn.clone());
+                    let service = service(handler, downstream, conn.clone());
                     if surely_http1(&first[..n]) {
                         // Skips hyper-util's version detection, which wraps every read
                         // of the connection (~2% of a cached request).
@@ -140,7 +173,7 @@ pub async fn serve(
                         None => return,
                     };
                     let conn = Shared::new(permit);
-                    let service = service(proxy, downstream, conn.clone());
+                    let service = service(handler, downstream, conn.clone());
                     let http =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     drive(http, |c| c.graceful_shutdown(), &conn, timeout, stopping).await
@@ -155,10 +188,8 @@ pub async fn serve(
     tracing::info!("listener closed; draining in-flight requests");
     // No receiver left means no connection left: nothing to wait for.
     let _ = stop.send(());
-    if tokio::time::timeout(limits.shutdown_grace, stop.closed())
-        .await
-        .is_err()
-    {
+    let grace = handler.with_limits(|limits| limits.shutdown_grace);
+    if tokio::time::timeout(grace, stop.closed()).await.is_err() {
         tracing::warn!("shutdown grace period elapsed; closing remaining connections");
     }
 }
@@ -174,8 +205,8 @@ async fn unless_stopped<F: Future>(stop: &mut watch::Receiver<()>, work: F) -> O
 
 /// The per-connection service: counts the stream as open for as long as its answer is
 /// being produced and sent, and hands upgrade requests the connection's slot.
-fn service(
-    proxy: Proxy,
+fn service<H: Handler>(
+    handler: H,
     downstream: Downstream,
     conn: Arc<Shared>,
 ) -> impl hyper::service::Service<
@@ -195,10 +226,10 @@ fn service(
             req.extensions_mut()
                 .insert(ConnectionSlot::new(conn.clone()));
         }
-        let proxy = proxy.clone();
+        let handler = handler.clone();
         let downstream = downstream.clone();
         async move {
-            let rsp = proxy.handle(req, downstream).await;
+            let rsp = handler.respond(req, downstream).await;
             Ok::<_, Infallible>(rsp.map(|body| Counted {
                 body,
                 open: Some(open),
@@ -376,7 +407,7 @@ fn surely_http1(first: &[u8]) -> bool {
 }
 
 /// The HTTP/1 settings of [`connection_builder`], for connections known to be HTTP/1.
-fn http1_builder(limits: &ListenConfig) -> hyper::server::conn::http1::Builder {
+fn http1_builder(limits: &Limits) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -386,9 +417,9 @@ fn http1_builder(limits: &ListenConfig) -> hyper::server::conn::http1::Builder {
     builder
 }
 
-/// One builder for every connection (the decision listener's too): limits from
-/// `[listen]`. Keep the HTTP/1 part in step with [`http1_builder`].
-pub(crate) fn connection_builder(limits: &ListenConfig) -> auto::Builder<TokioExecutor> {
+/// The builder for connections of either protocol (the decision listener's too).
+/// Keep the HTTP/1 part in step with [`http1_builder`].
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -411,6 +442,168 @@ pub(crate) fn connection_builder(limits: &ListenConfig) -> auto::Builder<TokioEx
     builder
 }
 
+/// hyper's connection builders for one [`Limits`], built again only when a reload
+/// brought other limits: a new connection clones them, as it always did.
+#[derive(Debug)]
+pub(crate) struct Builders {
+    limits: Arc<Limits>,
+    /// For plaintext connections known to be HTTP/1.
+    pub(crate) http1: hyper::server::conn::http1::Builder,
+    /// HTTP/1.1 or HTTP/2, detected per connection.
+    pub(crate) auto: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    pub(crate) fn new(limits: Arc<Limits>) -> Builders {
+        Builders {
+            http1: http1_builder(&limits),
+            auto: connection_builder(&limits),
+            limits,
+        }
+    }
+
+    /// Follows `current`: a pointer comparison unless a reload swapped the limits.
+    pub(crate) fn update(&mut self, current: &Arc<Limits>) {
+        if !Arc::ptr_eq(&self.limits, current) {
+            *self = Builders::new(current.clone());
+        }
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+/// What [`Admission::accept`] came back with.
+#[derive(Debug)]
+pub(crate) enum Accepted {
+    /// A connection and its `max_connections` slot.
+    Connection(OwnedSemaphorePermit, TcpStream, SocketAddr),
+    /// A reload was applied while waiting: read the limits again, then accept.
+    Reloaded,
+    /// The shutdown future resolved.
+    Stopped,
+}
+
+/// `max_connections` as a semaphore whose size follows the current limit: a raise
+/// adds permits (first cancelling what a cut still owes); a cut forgets the free
+/// permits and owes the rest, which are forgotten as the connections holding them end.
+/// So permits in use never exceed the current limit once the open connections above
+/// it have ended, and none is lost.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    permits: Arc<Semaphore>,
+    /// The limit the semaphore is sized for (free + held − owed).
+    limit: usize,
+    /// Permits to forget as they come back: held by connections above a lowered limit.
+    owed: usize,
+    /// Changes after each applied reload; `None` once the reloader is gone.
+    reloads: Option<watch::Receiver<()>>,
+}
+
+impl Admission {
+    pub(crate) fn new(limit: usize, reloads: watch::Receiver<()>) -> Admission {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
+        Admission {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+            owed: 0,
+            reloads: Some(reloads),
+        }
+    }
+
+    /// Sizes the semaphore for `limit`.
+    fn resize(&mut self, limit: usize) {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
+        // The common case, once per accepted connection: nothing to do.
+        if limit == self.limit && self.owed == 0 {
+            return;
+        }
+        if limit > self.limit {
+            let more = limit - self.limit;
+            let cancelled = more.min(self.owed);
+            self.owed -= cancelled;
+            self.permits.add_permits(more - cancelled);
+        } else {
+            self.owed += self.limit - limit;
+        }
+        self.limit = limit;
+        self.owed -= self.permits.forget_permits(self.owed);
+    }
+
+    /// A permit that came back is forgotten while a cut still owes one.
+    fn keep(&mut self, permit: OwnedSemaphorePermit) -> Option<OwnedSemaphorePermit> {
+        if self.owed == 0 {
+            return Some(permit);
+        }
+        permit.forget();
+        self.owed -= 1;
+        None
+    }
+
+    /// Waits for a free slot under `current()` (asked once, after the reloads seen so
+    /// far are marked seen), then for a connection. At the limit nothing is accepted
+    /// and the kernel queues (backpressure). A reload applied meanwhile returns
+    /// [`Accepted::Reloaded`], and an unused slot goes back: the caller reads the limits
+    /// again, so a lowered limit never admits one connection too many.
+    pub(crate) async fn accept(
+        &mut self,
+        listener: &TcpListener,
+        current: impl FnOnce() -> usize,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Accepted {
+        // Marked seen before reading: a reload stored after this is noticed below.
+        if let Some(reloads) = &mut self.reloads {
+            reloads.borrow_and_update();
+        }
+        self.resize(current());
+        loop {
+            let permit = tokio::select! {
+                biased;
+                () = &mut *shutdown => return Accepted::Stopped,
+                permit = self.permits.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    // Never closed; were it, there would be nothing left to admit.
+                    Err(_) => return Accepted::Stopped,
+                },
+                () = reloaded(&mut self.reloads) => return Accepted::Reloaded,
+            };
+            let Some(permit) = self.keep(permit) else {
+                continue;
+            };
+            let accepted = tokio::select! {
+                biased;
+                () = &mut *shutdown => return Accepted::Stopped,
+                accepted = listener.accept() => accepted,
+                // The permit is dropped: back to the semaphore, or forgotten by the
+                // caller's next `accept` if the limit went down.
+                () = reloaded(&mut self.reloads) => return Accepted::Reloaded,
+            };
+            match accepted {
+                Ok((stream, remote)) => return Accepted::Connection(permit, stream, remote),
+                Err(e) => {
+                    // EMFILE and friends: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when a reload was applied; never once the reloader is gone (then it
+/// resolves once, and the receiver is dropped).
+async fn reloaded(reloads: &mut Option<watch::Receiver<()>>) {
+    match reloads {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                *reloads = None;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::surely_http1;
@@ -430,6 +623,110 @@ mod tests {
         }
         for maybe_h2 in [&b"P"[..], b"PR", b"PRI"] {
             assert!(!surely_http1(maybe_h2), "{maybe_h2:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod admission {
+    use super::*;
+
+    fn admission(limit: usize) -> (Admission, watch::Sender<()>) {
+        let (tx, rx) = watch::channel(());
+        (Admission::new(limit, rx), tx)
+    }
+
+    /// A permit as `accept` would hand it out: taken, then kept unless owed.
+    fn take(a: &mut Admission) -> Option<OwnedSemaphorePermit> {
+        let permit = a.permits.clone().try_acquire_owned().ok()?;
+        a.keep(permit)
+    }
+
+    #[test]
+    fn a_cut_below_the_open_connections_is_paid_as_they_end() {
+        let (mut a, _tx) = admission(3);
+        let held: Vec<_> = (0..3).map(|_| take(&mut a).unwrap()).collect();
+        a.resize(1);
+        assert_eq!(a.permits.available_permits(), 0);
+        assert_eq!(a.owed, 2);
+        let mut held = held.into_iter();
+        drop(held.next());
+        assert!(
+            take(&mut a).is_none(),
+            "a returned slot above the new limit"
+        );
+        drop(held.next());
+        assert!(
+            take(&mut a).is_none(),
+            "a returned slot above the new limit"
+        );
+        assert_eq!(a.owed, 0);
+        assert!(take(&mut a).is_none(), "one open connection fills limit 1");
+        drop(held.next());
+        let only = take(&mut a).expect("limit 1 admits one");
+        assert!(take(&mut a).is_none());
+        drop(only);
+        assert_eq!(a.permits.available_permits(), 1);
+    }
+
+    #[test]
+    fn a_cut_forgets_free_slots_at_once() {
+        let (mut a, _tx) = admission(4);
+        let _one = take(&mut a).unwrap();
+        a.resize(2);
+        assert_eq!((a.permits.available_permits(), a.owed), (1, 0));
+        let _two = take(&mut a).unwrap();
+        assert!(take(&mut a).is_none());
+    }
+
+    #[test]
+    fn a_raise_first_cancels_what_a_cut_owes() {
+        let (mut a, _tx) = admission(2);
+        let held = [take(&mut a).unwrap(), take(&mut a).unwrap()];
+        a.resize(0);
+        assert_eq!(a.owed, 2);
+        a.resize(3);
+        assert_eq!((a.permits.available_permits(), a.owed), (1, 0));
+        let third = take(&mut a).expect("limit 3 with two open admits a third");
+        assert!(take(&mut a).is_none());
+        drop(held);
+        drop(third);
+        assert_eq!(a.permits.available_permits(), 3, "no permit lost");
+    }
+
+    #[test]
+    fn huge_limits_are_capped_at_what_a_semaphore_holds() {
+        let (mut a, _tx) = admission(usize::MAX);
+        assert_eq!(a.permits.available_permits(), Semaphore::MAX_PERMITS);
+        a.resize(usize::MAX);
+        a.resize(5);
+        a.resize(usize::MAX);
+        assert_eq!(a.permits.available_permits(), Semaphore::MAX_PERMITS);
+    }
+
+    #[tokio::test]
+    async fn a_reload_while_waiting_at_the_limit_is_reported() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut a, tx) = admission(0);
+        let shutdown = std::future::pending::<()>();
+        let mut shutdown = std::pin::pin!(shutdown);
+        {
+            let waiting = a.accept(&listener, || 0, &mut shutdown);
+            tokio::pin!(waiting);
+            // Polled once: waiting for a slot at limit 0, the reloads so far seen.
+            tokio::select! {
+                biased;
+                early = &mut waiting => panic!("{early:?}"),
+                () = std::future::ready(()) => {}
+            }
+            tx.send_replace(());
+            assert!(matches!(waiting.await, Accepted::Reloaded));
+        }
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        match a.accept(&listener, || 1, &mut shutdown).await {
+            Accepted::Connection(..) => {}
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -50,15 +50,18 @@ fn minimal_config_gets_documented_defaults() {
     let config = load(&with(PUBLIC_ROUTE)).unwrap();
     assert_eq!(config.listen.addr, "0.0.0.0:8080".parse().unwrap());
     assert_eq!(config.listen.tls, None);
-    assert_eq!(config.listen.header_read_timeout, Duration::from_secs(10));
-    assert_eq!(config.listen.max_connections, 10_000);
-    assert_eq!(config.listen.shutdown_grace, Duration::from_secs(30));
-    assert_eq!(config.listen.max_header_bytes, 16 * 1024);
+    assert_eq!(
+        config.listen.limits.header_read_timeout,
+        Duration::from_secs(10)
+    );
+    assert_eq!(config.listen.limits.max_connections, 10_000);
+    assert_eq!(config.listen.limits.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(config.listen.limits.max_header_bytes, 16 * 1024);
     assert!(!config.listen.trust_forwarded_headers);
-    assert_eq!(config.listen.max_concurrent_streams, 256);
+    assert_eq!(config.listen.limits.max_concurrent_streams, 256);
     assert_eq!(config.admin.addr, "127.0.0.1:9090".parse().unwrap());
     assert_eq!(
-        config.upstream.as_ref().unwrap().url,
+        *config.upstream.as_ref().unwrap().url(),
         "http://127.0.0.1:3000/"
     );
     assert_eq!(
@@ -145,9 +148,9 @@ tenant = "X-Tenant"
 "ext.org" = "X-Org"
 "#;
     let config = load(text).unwrap();
-    assert_eq!(config.listen.max_header_bytes, 32 * 1024);
-    assert_eq!(config.listen.max_concurrent_streams, 100);
-    assert_eq!(config.upstream.as_ref().unwrap().url.path(), "/v1");
+    assert_eq!(config.listen.limits.max_header_bytes, 32 * 1024);
+    assert_eq!(config.listen.limits.max_concurrent_streams, 100);
+    assert_eq!(config.upstream.as_ref().unwrap().url().path(), "/v1");
     assert_eq!(
         config.upstream.as_ref().unwrap().max_filtered_body,
         2_000_000

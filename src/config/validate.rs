@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
@@ -32,15 +33,13 @@ use super::raw;
 use super::units::{IdentityHeader, Secret};
 use super::{
     AdminConfig, AuthMethod, CacheConfig, Config, ConfigError, DecisionConfig, IdentityConfig,
-    IntrospectionConfig, ListenConfig, TlsFiles, TokenConfig, TokenSources, UpstreamConfig,
+    IntrospectionConfig, Limits, ListenConfig, TlsFiles, TokenConfig, TokenSources, Upstream,
 };
 
 const DEFAULT_ADMIN_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 9090);
 /// Loopback: the decision listener trusts `X-Original-*` / `X-Forwarded-*` by design.
 const DEFAULT_DECISION_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 8081);
-const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(2);
-const DEFAULT_MAX_FILTERED_BODY: usize = 1 << 20;
 const DEFAULT_MAX_FORM_BODY: usize = 64 << 10;
 const DEFAULT_REALM: &str = "api";
 /// `[listen] max_header_bytes` bounds: below 1 KiB ordinary requests fail; above
@@ -81,8 +80,10 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let listen = cx.listen(raw.listen);
     let admin = cx.admin(raw.admin, &listen);
     let decision_set = raw.decision.is_some();
+    // Whether the proxy listener runs, even when the URL had a problem.
+    let proxy = raw.upstream.is_some();
     let upstream = match raw.upstream {
-        Some(upstream) => Some(cx.upstream(upstream)),
+        Some(upstream) => cx.upstream(upstream),
         None if decision_set => None,
         None => {
             let problem = cx.src.problem(
@@ -94,10 +95,8 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
             None
         }
     };
-    let decision = raw
-        .decision
-        .map(|d| cx.decision(d, &listen, &admin, upstream.is_some()));
-    if decision.is_some() && upstream.is_none() {
+    let decision = raw.decision.map(|d| cx.decision(d, &listen, &admin, proxy));
+    if decision.is_some() && !proxy {
         if let Some((addr, tls)) = listen_span.filter(|(addr, tls)| *addr || *tls) {
             let keys = match (addr, tls) {
                 (true, true) => "listen.addr and [listen.tls] are",
@@ -188,6 +187,7 @@ impl Checker<'_> {
     fn listen(&mut self, raw: Option<raw::Listen>) -> ListenConfig {
         let defaults = ListenConfig::default();
         let Some(raw) = raw else { return defaults };
+        let limits = &defaults.limits;
         let max_header_bytes = match raw.max_header_bytes {
             Some(size) if !HEADER_BYTES_RANGE.contains(&size.get_ref().0) => {
                 let message = format!(
@@ -195,10 +195,10 @@ impl Checker<'_> {
                     size.get_ref().0
                 );
                 self.error(Some(size.span()), "listen.max_header_bytes", message);
-                defaults.max_header_bytes
+                limits.max_header_bytes
             }
             Some(size) => size.into_inner().0,
-            None => defaults.max_header_bytes,
+            None => limits.max_header_bytes,
         };
         let max_concurrent_streams = match raw.max_concurrent_streams {
             Some(count) => u32::try_from(count.get_ref().0).unwrap_or_else(|_| {
@@ -207,9 +207,9 @@ impl Checker<'_> {
                     "listen.max_concurrent_streams",
                     "too large: expected at most 4294967295",
                 );
-                defaults.max_concurrent_streams
+                limits.max_concurrent_streams
             }),
-            None => defaults.max_concurrent_streams,
+            None => limits.max_concurrent_streams,
         };
         let tls = raw.tls.map(|tls| TlsFiles {
             cert: self.file(tls.cert, "listen.tls.cert"),
@@ -218,21 +218,23 @@ impl Checker<'_> {
         ListenConfig {
             addr: raw.addr.map_or(defaults.addr, |a| a.into_inner().0),
             tls,
-            header_read_timeout: raw
-                .header_read_timeout
-                .map_or(defaults.header_read_timeout, |t| t.0),
-            max_connections: raw.max_connections.map_or(defaults.max_connections, |c| {
-                usize::try_from(c.0).unwrap_or(usize::MAX)
-            }),
-            shutdown_grace: raw.shutdown_grace.map_or(defaults.shutdown_grace, |d| d.0),
-            max_header_bytes,
             trust_forwarded_headers: raw
                 .trust_forwarded_headers
                 .unwrap_or(defaults.trust_forwarded_headers),
-            max_concurrent_streams,
             workers: raw
                 .workers
                 .map(|c| usize::try_from(c.0).unwrap_or(usize::MAX)),
+            limits: Arc::new(Limits {
+                header_read_timeout: raw
+                    .header_read_timeout
+                    .map_or(limits.header_read_timeout, |t| t.0),
+                max_connections: raw.max_connections.map_or(limits.max_connections, |c| {
+                    usize::try_from(c.0).unwrap_or(usize::MAX)
+                }),
+                shutdown_grace: raw.shutdown_grace.map_or(limits.shutdown_grace, |d| d.0),
+                max_header_bytes,
+                max_concurrent_streams,
+            }),
         }
     }
 
@@ -329,16 +331,23 @@ impl Checker<'_> {
         DecisionConfig { addr }
     }
 
-    fn upstream(&mut self, raw: raw::Upstream) -> UpstreamConfig {
-        UpstreamConfig {
-            url: raw.url.0,
-            timeout: raw.timeout.map_or(DEFAULT_UPSTREAM_TIMEOUT, |t| t.0),
-            preserve_host: raw.preserve_host.unwrap_or(false),
-            ca_file: raw.ca_file.map(|p| self.file(p, "upstream.ca_file")),
-            max_filtered_body: raw
-                .max_filtered_body
-                .map_or(DEFAULT_MAX_FILTERED_BODY, |s| s.0),
-        }
+    /// `None` (and a problem) when the URL cannot be forwarded to.
+    fn upstream(&mut self, raw: raw::Upstream) -> Option<Upstream> {
+        let ca_file = raw.ca_file.map(|p| self.file(p, "upstream.ca_file"));
+        let mut upstream = match Upstream::new(raw.url.0) {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                self.error(None, "upstream.url", e.to_string());
+                return None;
+            }
+        };
+        upstream.timeout = raw.timeout.map_or(Upstream::DEFAULT_TIMEOUT, |t| t.0);
+        upstream.preserve_host = raw.preserve_host.unwrap_or(false);
+        upstream.ca_file = ca_file;
+        upstream.max_filtered_body = raw
+            .max_filtered_body
+            .map_or(Upstream::DEFAULT_MAX_FILTERED_BODY, |s| s.0);
+        Some(upstream)
     }
 
     fn introspection(&mut self, raw: Spanned<raw::Introspection>) -> IntrospectionConfig {

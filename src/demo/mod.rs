@@ -42,8 +42,8 @@ pub async fn run(port: u16, out: fn(&str)) -> Result<(), BoxError> {
     std::fs::write(&path, DEMO_TOML)?;
     let mut config = crate::config::Config::from_toml(&path, DEMO_TOML)?;
     config.listen.addr = SocketAddr::from(([127, 0, 0, 1], port));
-    if let Some(upstream) = &mut config.upstream {
-        upstream.url = format!("http://{echo_addr}").parse()?;
+    if let Some(upstream) = config.upstream.take() {
+        config.upstream = Some(upstream.with_url(format!("http://{echo_addr}").parse()?)?);
     }
     if let Some(introspection) = config.introspection.as_mut() {
         introspection.endpoint = format!("http://{as_addr}/introspect").parse()?;
