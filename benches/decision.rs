@@ -20,8 +20,10 @@ use std::sync::Arc;
 
 use divan::{black_box, Bencher};
 use http::Method;
-use scopegate::introspect::TokenInfo;
-use scopegate::policy::{OwnerBinding, Route, RoutePattern, RouteTable, ScopeSet, Target};
+use scopegate::internals::introspect::TokenInfo;
+use scopegate::internals::policy::{
+    OwnerBinding, Route, RoutePattern, RouteTable, ScopeSet, Target,
+};
 
 fn main() {
     divan::main();
@@ -109,7 +111,7 @@ fn match_and_authorize(bencher: Bencher, n: usize) {
         .with_inputs(|| (target.clone(), Arc::clone(&token)))
         .bench_local_values(|(target, token)| {
             let path = target.path_and_query.path();
-            scopegate::path::check(path).unwrap();
+            scopegate::internals::path::check(path).unwrap();
             let route = table
                 .match_request(&target.method, black_box(path))
                 .unwrap();
@@ -132,11 +134,11 @@ fn match_only(bencher: Bencher, n: usize) {
 }
 
 #[divan::bench]
-fn path_check_typical() -> Result<(), scopegate::path::UnsafePath> {
-    scopegate::path::check(black_box(TYPICAL_PATH))
+fn path_check_typical() -> Result<(), scopegate::internals::path::UnsafePath> {
+    scopegate::internals::path::check(black_box(TYPICAL_PATH))
 }
 
 #[divan::bench]
-fn path_check_plain() -> Result<(), scopegate::path::UnsafePath> {
-    scopegate::path::check(black_box("/api/v2/orders/12345"))
+fn path_check_plain() -> Result<(), scopegate::internals::path::UnsafePath> {
+    scopegate::internals::path::check(black_box("/api/v2/orders/12345"))
 }

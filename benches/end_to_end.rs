@@ -327,9 +327,13 @@ fn start_upstream_and_auth_server() -> (SocketAddr, SocketAddr) {
                 let auth = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send((echo.local_addr().unwrap(), auth.local_addr().unwrap()))
                     .unwrap();
-                tokio::spawn(scopegate::demo::echo::serve(echo));
-                scopegate::demo::auth_server::serve(auth, "demo".into(), "demo-secret".into())
-                    .await;
+                tokio::spawn(scopegate::internals::demo::echo::serve(echo));
+                scopegate::internals::demo::auth_server::serve(
+                    auth,
+                    "demo".into(),
+                    "demo-secret".into(),
+                )
+                .await;
             });
         })
         .unwrap();
@@ -386,7 +390,7 @@ scopes = ["orders:read"]
     let dir = config_path.parent().unwrap();
     std::fs::write(dir.join("client-secret"), "demo-secret\n").unwrap();
     let path: PathBuf = config_path.to_path_buf();
-    let config = scopegate::config::Config::from_toml(&path, &text).unwrap();
+    let config = scopegate::internals::config::Config::from_toml(&path, &text).unwrap();
 
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -401,7 +405,7 @@ scopes = ["orders:read"]
                 let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send((proxy.local_addr().unwrap(), admin.local_addr().unwrap()))
                     .unwrap();
-                scopegate::run::serve_bound(config, None, proxy, admin)
+                scopegate::internals::run::serve_bound(config, None, proxy, admin)
                     .await
                     .unwrap();
             });

@@ -25,7 +25,7 @@
 
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
-use scopegate::filter::FieldRules;
+use scopegate::internals::filter::FieldRules;
 use serde_json::{json, Value};
 
 const SIZES: &[usize] = &[1024, 10 * 1024, 64 * 1024];

@@ -52,12 +52,12 @@
 use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use scopegate::config::{CacheConfig, IdentityConfig};
-use scopegate::identity::Identity;
-use scopegate::introspect::cache::Keyer;
-use scopegate::introspect::{now_unix, Expectations, TokenInfo};
-use scopegate::metrics::{Metrics, Outcome};
-use scopegate::token::{parse_authorization, BearerToken};
+use scopegate::internals::config::{CacheConfig, IdentityConfig};
+use scopegate::internals::identity::Identity;
+use scopegate::internals::introspect::cache::Keyer;
+use scopegate::internals::introspect::{now_unix, Expectations, TokenInfo};
+use scopegate::internals::metrics::{Metrics, Outcome};
+use scopegate::internals::token::{parse_authorization, BearerToken};
 
 #[global_allocator]
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();

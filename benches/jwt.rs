@@ -70,8 +70,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use divan::{black_box, Bencher};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-use scopegate::config::CacheConfig;
-use scopegate::introspect::{now_unix, Expectations, Introspector};
+use scopegate::internals::config::CacheConfig;
+use scopegate::internals::introspect::{now_unix, Expectations, Introspector};
 
 mod common;
 
@@ -178,10 +178,10 @@ fn introspection_cache_hit_and_check_jwt_sized_x100(bencher: Bencher) {
     let rt = common::runtime();
     let demo = common::demo_server(&rt);
     let issuer = format!("http://{demo}");
-    let audience = scopegate::demo::auth_server::DEMO_AUDIENCE;
+    let audience = scopegate::internals::demo::auth_server::DEMO_AUDIENCE;
     let addr = common::any_token_server(&rt, &issuer, audience, None);
     let (introspector, _) = common::introspector(addr, CacheConfig::default());
-    let length = scopegate::demo::auth_server::demo_jwt(&issuer)
+    let length = scopegate::internals::demo::auth_server::demo_jwt(&issuer)
         .unwrap()
         .len();
     let token = "o".repeat(length);
@@ -220,29 +220,29 @@ fn introspection_hits(
 /// the claim checks (iss, aud, exp, nbf, iat) — the signature is not re-verified.
 #[divan::bench]
 fn jwt_cache_hit_and_claim_checks_x100(bencher: Bencher) {
-    use scopegate::jwt::{JwtValidator, Verdict};
+    use scopegate::internals::jwt::{JwtValidator, Verdict};
     let rt = common::runtime();
     let addr = common::demo_server(&rt);
     let issuer = format!("http://{addr}");
     let config = eddsa_issuer(
         &issuer,
-        scopegate::demo::auth_server::DEMO_AUDIENCE,
+        scopegate::internals::demo::auth_server::DEMO_AUDIENCE,
         &format!("{issuer}/jwks"),
     );
-    let metrics = std::sync::Arc::new(scopegate::metrics::Metrics::new().unwrap());
+    let metrics = std::sync::Arc::new(scopegate::internals::metrics::Metrics::new().unwrap());
     let validator = rt
         .block_on(async {
             JwtValidator::new(
                 &[config],
                 &CacheConfig::default(),
                 None,
-                std::sync::Arc::new(scopegate::claims::Needs::all()),
+                std::sync::Arc::new(scopegate::internals::claims::Needs::all()),
                 &metrics,
             )
         })
         .unwrap();
-    let token = scopegate::demo::auth_server::demo_jwt(&issuer).unwrap();
-    let now = scopegate::introspect::now_unix();
+    let token = scopegate::internals::demo::auth_server::demo_jwt(&issuer).unwrap();
+    let now = scopegate::internals::introspect::now_unix();
     let first = rt.block_on(validator.validate(token.as_bytes(), now));
     assert!(matches!(first, Verdict::Valid(_)), "{first:?}");
     bencher
@@ -250,7 +250,7 @@ fn jwt_cache_hit_and_claim_checks_x100(bencher: Bencher) {
         .bench_local(|| {
             rt.block_on(async {
                 for _ in 0..HITS {
-                    let now = scopegate::introspect::now_unix();
+                    let now = scopegate::internals::introspect::now_unix();
                     let verdict = validator.validate(black_box(token.as_bytes()), now).await;
                     assert!(matches!(verdict, Verdict::Valid(_)));
                 }
@@ -276,7 +276,7 @@ struct RoundRobin {
     jwks_uri: String,
     server: std::net::SocketAddr,
     jwts: Vec<String>,
-    opaque: Vec<scopegate::token::BearerToken>,
+    opaque: Vec<scopegate::internals::token::BearerToken>,
 }
 
 fn round_robin() -> RoundRobin {
@@ -319,17 +319,17 @@ fn round_robin() -> RoundRobin {
 }
 
 impl RoundRobin {
-    fn validator(&self) -> scopegate::jwt::JwtValidator {
+    fn validator(&self) -> scopegate::internals::jwt::JwtValidator {
         let config = eddsa_issuer(&self.issuer, RR_AUDIENCE, &self.jwks_uri);
-        let metrics = std::sync::Arc::new(scopegate::metrics::Metrics::new().unwrap());
+        let metrics = std::sync::Arc::new(scopegate::internals::metrics::Metrics::new().unwrap());
         let validator = self
             .rt
             .block_on(async {
-                scopegate::jwt::JwtValidator::new(
+                scopegate::internals::jwt::JwtValidator::new(
                     &[config],
                     &CacheConfig::default(),
                     None,
-                    std::sync::Arc::new(scopegate::claims::Needs::all()),
+                    std::sync::Arc::new(scopegate::internals::claims::Needs::all()),
                     &metrics,
                 )
             })
@@ -351,11 +351,14 @@ impl RoundRobin {
     }
 
     /// One pass over all JWTs: every one must be valid.
-    fn jwt_pass(&self, validator: &scopegate::jwt::JwtValidator) {
+    fn jwt_pass(&self, validator: &scopegate::internals::jwt::JwtValidator) {
         self.rt.block_on(async {
             for token in &self.jwts {
                 let verdict = validator.validate(token.as_bytes(), now_unix()).await;
-                assert!(matches!(verdict, scopegate::jwt::Verdict::Valid(_)));
+                assert!(matches!(
+                    verdict,
+                    scopegate::internals::jwt::Verdict::Valid(_)
+                ));
             }
         });
     }
@@ -428,11 +431,15 @@ fn round_robin_10k_cached(bencher: Bencher, kind: &str) {
 }
 
 /// One `[[jwt]]` issuer accepting EdDSA `at+jwt` tokens, with the reference defaults.
-fn eddsa_issuer(issuer: &str, audience: &str, jwks_uri: &str) -> scopegate::config::JwtConfig {
-    scopegate::config::JwtConfig {
+fn eddsa_issuer(
+    issuer: &str,
+    audience: &str,
+    jwks_uri: &str,
+) -> scopegate::internals::config::JwtConfig {
+    scopegate::internals::config::JwtConfig {
         issuer: issuer.into(),
         audience: audience.into(),
-        keys: scopegate::config::JwksSource::JwksUri(jwks_uri.parse().unwrap()),
+        keys: scopegate::internals::config::JwksSource::JwksUri(jwks_uri.parse().unwrap()),
         algorithms: vec![Algorithm::EdDSA],
         typ: vec!["at+jwt".into()],
         scope_claim: "scope".into(),

@@ -48,10 +48,10 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey};
-use scopegate::config::Config;
-use scopegate::introspect::{now_unix, Health};
-use scopegate::metrics::Metrics;
-use scopegate::state::State;
+use scopegate::internals::config::Config;
+use scopegate::internals::introspect::{now_unix, Health};
+use scopegate::internals::metrics::Metrics;
+use scopegate::internals::state::State;
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 
 mod common;
@@ -229,7 +229,7 @@ fn jwt() {
                     .validate(t.as_bytes(), now_unix())
                     .await
                 {
-                    scopegate::jwt::Verdict::Valid(_) => {}
+                    scopegate::internals::jwt::Verdict::Valid(_) => {}
                     other => panic!("not valid: {other:?}"),
                 }
             }

@@ -30,12 +30,12 @@ use crate::state::State;
 
 /// What the admin endpoints read.
 #[derive(Debug, Clone)]
-pub struct Admin {
+pub(crate) struct Admin {
     pub state: Arc<ArcSwap<State>>,
     pub health: Arc<Health>,
 }
 
-pub async fn serve(listener: TcpListener, admin: Admin, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(listener: TcpListener, admin: Admin, shutdown: impl Future<Output = ()>) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -168,7 +168,7 @@ impl Admin {
 /// `Authorization: Bearer <token>` whose token equals the file's contents. The tokens
 /// are compared as SHA-256 digests in constant time, so neither the content nor the
 /// length of the configured token leaks through timing.
-pub fn purge_allowed(peer: IpAddr, headers: &HeaderMap, token: Option<&Secret>) -> bool {
+pub(crate) fn purge_allowed(peer: IpAddr, headers: &HeaderMap, token: Option<&Secret>) -> bool {
     if is_loopback(peer) {
         return true;
     }
@@ -189,7 +189,7 @@ pub fn purge_allowed(peer: IpAddr, headers: &HeaderMap, token: Option<&Secret>) 
 
 /// 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (`::ffff:127.0.0.1`, which is what a
 /// dual-stack `[::]` listener reports for an IPv4 loopback client).
-pub fn is_loopback(peer: IpAddr) -> bool {
+pub(crate) fn is_loopback(peer: IpAddr) -> bool {
     peer.to_canonical().is_loopback()
 }
 
@@ -217,7 +217,7 @@ impl std::fmt::Debug for PurgeLog<'_> {
 }
 
 /// `{}` → all; `{"subject":"alice"}`; `{"token_sha256":"<64 hex>"}`.
-pub fn parse_purge(body: &[u8]) -> Result<Purge, &'static str> {
+pub(crate) fn parse_purge(body: &[u8]) -> Result<Purge, &'static str> {
     let text = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {

@@ -37,11 +37,11 @@ pub struct Streamed {
 
 /// docs/reference.md#answering-early: at most this much of an unread request body is read and
 /// discarded after scopegate answered, and for at most this long.
-pub const DRAIN_BYTES: usize = 1024 * 1024;
-pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const DRAIN_BYTES: usize = 1024 * 1024;
+pub(crate) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A body built in memory.
-pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> ProxyBody {
     let bytes = bytes.into();
     ProxyBody::Full((!bytes.is_empty()).then_some(bytes))
 }
@@ -52,7 +52,7 @@ pub fn empty() -> ProxyBody {
 }
 
 /// A streamed response body, trailers included.
-pub fn streamed(body: Incoming) -> ProxyBody {
+pub(crate) fn streamed(body: Incoming) -> ProxyBody {
     ProxyBody::Streamed(Streamed {
         body: Some(body),
         request: false,
@@ -61,7 +61,7 @@ pub fn streamed(body: Incoming) -> ProxyBody {
 }
 
 /// A client's request body: trailers dropped, drained when dropped unread.
-pub fn request(body: Incoming) -> ProxyBody {
+pub(crate) fn request(body: Incoming) -> ProxyBody {
     ProxyBody::Streamed(Streamed {
         body: Some(body),
         request: true,
@@ -159,7 +159,7 @@ impl Body for ProxyBody {
 
 /// Why [`collect_limited`] gave up.
 #[derive(Debug, thiserror::Error)]
-pub enum CollectError {
+pub(crate) enum CollectError {
     #[error("body larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("reading the body failed")]
@@ -170,7 +170,7 @@ pub enum CollectError {
 /// answer), refusing more than `limit` bytes: before reading when `Content-Length`
 /// already says so, and while reading otherwise. Trailers are dropped. Pass a
 /// `&mut ProxyBody` to keep ownership (a request body left unread is then drained).
-pub async fn collect_limited<B>(
+pub(crate) async fn collect_limited<B>(
     mut body: B,
     headers: &HeaderMap,
     limit: usize,

@@ -12,12 +12,12 @@
 //! - [`ScopeSet`]: RFC 6749 §3.3 scope lists.
 //! - [`TokenProblem`]: why a token is `invalid_token`.
 
-pub mod info;
-pub mod needs;
-pub mod problem;
-pub mod scope;
+pub(crate) mod info;
+pub(crate) mod needs;
+pub(crate) mod problem;
+pub(crate) mod scope;
 
-pub use info::{Expectations, ParseError, TokenInfo};
-pub use needs::Needs;
-pub use problem::TokenProblem;
-pub use scope::ScopeSet;
+pub(crate) use info::{Expectations, ParseError, TokenInfo};
+pub(crate) use needs::Needs;
+pub(crate) use problem::TokenProblem;
+pub(crate) use scope::ScopeSet;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// The config path when neither `--config` nor `$SCOPEGATE_CONFIG` is given.
-pub const DEFAULT_CONFIG: &str = "config/scopegate.toml";
+pub(crate) const DEFAULT_CONFIG: &str = "config/scopegate.toml";
 
 /// OAuth 2.0 enforcement proxy: validates bearer tokens by introspection (RFC 7662),
 /// maps scopes to routes and response fields, and forwards with the caller's identity.

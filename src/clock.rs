@@ -3,22 +3,22 @@
 //!
 //! A seam for tests, not a setting: in release and integration-test builds both read
 //! the system clocks; the crate's own tests (`cfg(test)`) derive the wall clock from
-//! tokio's clock, so a test passes time with [`pass`] (tokio's paused clock) instead of
+//! tokio's clock, so a test passes time with `pass` (tokio's paused clock) instead of
 //! sleeping. Caches decide freshness on this clock too (moka's own expiry, on moka's
 //! clock, only frees memory).
 
 use std::time::Duration;
 
 /// The monotonic clock (tokio's, so that a paused test clock drives it).
-pub type Instant = tokio::time::Instant;
+pub(crate) type Instant = tokio::time::Instant;
 
 /// Now, on the monotonic clock.
-pub fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     Instant::now()
 }
 
 /// Whether `lifetime` has passed since `since`.
-pub fn has_passed(since: Instant, lifetime: Duration) -> bool {
+pub(crate) fn has_passed(since: Instant, lifetime: Duration) -> bool {
     now().saturating_duration_since(since) >= lifetime
 }
 
@@ -50,7 +50,7 @@ pub fn now_unix() -> i64 {
 /// lets the clock run on, so that real sockets and timeouts behave as usual afterwards.
 /// Needs a current-thread runtime (`#[tokio::test]`).
 #[cfg(test)]
-pub async fn pass(duration: Duration) {
+pub(crate) async fn pass(duration: Duration) {
     tokio::time::pause();
     tokio::time::advance(duration).await;
     tokio::time::resume();

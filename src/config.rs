@@ -8,10 +8,10 @@
 //! `config/scopegate.toml`; relative file paths inside the config (secrets, TLS, CA)
 //! are resolved against the config file's directory.
 
-pub mod error;
-pub mod raw;
-pub mod units;
-pub mod validate;
+pub(crate) mod error;
+pub(crate) mod raw;
+pub(crate) mod units;
+pub(crate) mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use http::{HeaderName, Uri};
 
-pub use crate::forward::Upstream;
-pub use crate::introspect::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
-pub use crate::server::Limits;
-pub use crate::token::{TokenConfig, TokenSources};
-pub use error::ConfigError;
-pub use units::Secret;
+pub(crate) use crate::forward::Upstream;
+pub(crate) use crate::introspect::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
+pub(crate) use crate::server::Limits;
+pub(crate) use crate::token::{TokenConfig, TokenSources};
+pub(crate) use error::ConfigError;
+pub(crate) use units::Secret;
 
 use crate::policy::RouteTable;
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// and keeps it until the tunnel closes: a tunnel then counts against the limit like
 /// the connection it replaced. The slot is freed when the last clone is dropped.
 #[derive(Debug, Clone)]
-pub struct ConnectionSlot {
+pub(crate) struct ConnectionSlot {
     /// The connection's shared state (its `max_connections` permit among it), type
     /// erased: only holding it matters.
     _conn: Arc<dyn Any + Send + Sync>,
@@ -22,7 +22,7 @@ pub struct ConnectionSlot {
 
 impl ConnectionSlot {
     /// Made by the server for each upgrade request, around the connection's state.
-    pub fn new(conn: Arc<dyn Any + Send + Sync>) -> Self {
+    pub(crate) fn new(conn: Arc<dyn Any + Send + Sync>) -> Self {
         Self { _conn: conn }
     }
 }

@@ -49,7 +49,7 @@ const ENVOY_PREFIX: &str = "/envoy";
 
 /// The decision end: the current state, swapped on reload like the proxy's.
 #[derive(Debug, Clone)]
-pub struct Decision {
+pub(crate) struct Decision {
     state: Arc<ArcSwap<State>>,
 }
 
@@ -62,12 +62,12 @@ enum Endpoint {
 }
 
 impl Decision {
-    pub fn new(state: Arc<ArcSwap<State>>) -> Self {
+    pub(crate) fn new(state: Arc<ArcSwap<State>>) -> Self {
         Self { state }
     }
 
     /// Answers one decision request; never hands an error to hyper.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<ProxyBody> {
+    pub(crate) async fn handle<B>(&self, req: Request<B>) -> Response<ProxyBody> {
         let state = self.state.load_full();
         let mut cx = RequestContext::start(&req);
         // The decision request's own body (there is normally none) is never read: a
@@ -108,7 +108,7 @@ async fn answer(
 /// the endpoint's headers (or, for Envoy, from the decision request itself), and the
 /// decision request's headers (`Authorization` included, as the front proxy passed it
 /// on). The original body is never seen, so its framing headers are dropped.
-pub fn original_request(
+pub(crate) fn original_request(
     mut incoming: http::request::Parts,
 ) -> Result<http::request::Parts, Rejection> {
     let endpoint = match incoming.uri.path() {
@@ -208,7 +208,7 @@ fn uri_from(headers: &HeaderMap, name: &HeaderName) -> Result<PathAndQuery, Reje
 /// the configuration serving at each new connection, like the proxy listener's) until
 /// `shutdown` resolves, then lets in-flight answers finish for up to `shutdown_grace`.
 /// Connections run on the worker threads, like the proxy's.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     decision: Decision,
     workers: &Pool,

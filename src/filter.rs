@@ -163,7 +163,7 @@ fn prune(value: &mut serde_json::Value, node: &Node, denied: &Denied) {
 /// `application/json` or any `type/subtype+json` (docs/reference.md#field-filtering), case-insensitive,
 /// parameters allowed. `text/json` and `application/x-json` are not JSON here: the
 /// reference names only these two forms.
-pub fn is_json_content_type(value: &str) -> bool {
+pub(crate) fn is_json_content_type(value: &str) -> bool {
     let essence = value.split(';').next().unwrap_or("").trim();
     let Some((kind, subtype)) = essence.split_once('/') else {
         return false;

@@ -12,7 +12,7 @@ use std::time::Duration;
 mod pool;
 mod settings;
 
-pub use settings::{InvalidUpstream, Upstream};
+pub(crate) use settings::Upstream;
 
 use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::uri::{Authority, PathAndQuery};
@@ -20,7 +20,7 @@ use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
-pub use crate::error::ForwardError;
+pub(crate) use crate::error::ForwardError;
 use crate::header_name;
 use crate::policy::Grant;
 use crate::rejection::Rejection;
@@ -342,7 +342,7 @@ fn scrub(headers: &mut HeaderMap, trust_forwarded: bool) {
 }
 
 /// Removes hop-by-hop fields from an upstream response (RFC 9110 §7.6.1).
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let mut suspects = headers
         .keys()
         .filter(|k| is_hop_by_hop(k.as_str()) || k.as_str().as_bytes().contains(&b'_'));

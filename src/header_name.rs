@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 /// `name` with `_` mapped to `-`; borrowed when it has none (the common case).
 /// Header names from `http` are already lower case.
-pub fn canonical(name: &str) -> Cow<'_, str> {
+pub(crate) fn canonical(name: &str) -> Cow<'_, str> {
     // A byte scan: `str::contains(char)` runs a general searcher, per header per request.
     if name.as_bytes().contains(&b'_') {
         Cow::Owned(name.replace('_', "-"))
@@ -20,7 +20,7 @@ pub fn canonical(name: &str) -> Cow<'_, str> {
 
 /// Whether `candidate` names the lower-case, `-`-spelled `canonical` header, ignoring
 /// ASCII case and mapping `_` to `-`. Allocates nothing.
-pub fn same(canonical: &str, candidate: &str) -> bool {
+pub(crate) fn same(canonical: &str, candidate: &str) -> bool {
     canonical.len() == candidate.len()
         && canonical.bytes().zip(candidate.bytes()).all(|(a, b)| {
             a == if b == b'_' {

@@ -8,11 +8,11 @@
 //! and served only while the authorization server is failing, never past `exp`; an
 //! inactive answer or a purge drops it (a revoked token never comes back).
 
-pub mod cache;
-pub mod client;
-pub mod revocation;
-pub mod settings;
-pub mod shared;
+pub(crate) mod cache;
+pub(crate) mod client;
+pub(crate) mod revocation;
+pub(crate) mod settings;
+pub(crate) mod shared;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,17 +22,15 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-/// Moved to [`crate::claims`]; re-exported here so older paths keep compiling.
-pub use crate::claims::info;
-pub use crate::claims::{Expectations, Needs, TokenInfo};
-pub use cache::{now_unix, Purge, TokenDigest};
-pub use revocation::Revocation;
+pub(crate) use crate::claims::{Needs, TokenInfo};
+pub(crate) use cache::{now_unix, Purge, TokenDigest};
+pub(crate) use revocation::Revocation;
 
 use self::cache::{AnswerCache, Entry, Keyer};
 use self::client::IntrospectionClient;
-pub use self::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
+pub(crate) use self::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
 use self::shared::Shared;
-pub use crate::error::IntrospectError;
+pub(crate) use crate::error::IntrospectError;
 use crate::metrics::Metrics;
 use crate::token::BearerToken;
 
@@ -46,7 +44,7 @@ pub struct Health {
 }
 
 /// Failed calls in a row after which the authorization server counts as down.
-pub const DOWN_AFTER: u32 = 3;
+pub(crate) const DOWN_AFTER: u32 = 3;
 
 impl Health {
     /// docs/reference.md#observability `introspection_up`: false while the last 3 calls in a row failed, until

@@ -18,8 +18,8 @@
 //! is one digest, one lookup and step 4 on claims extracted once at insertion
 //! (`Checked`): no base64, no JSON, no claim-map lookup per request.
 
-pub mod fetch;
-pub mod keys;
+pub(crate) mod fetch;
+pub(crate) mod keys;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,7 +40,7 @@ use crate::introspect::Purge;
 use crate::metrics::Metrics;
 
 /// At most one early (unknown `kid`) re-fetch per issuer this often (docs/reference.md#jwt-access-tokens).
-pub const EARLY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const EARLY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 /// While a fetch fails, the next is tried after this (or `jwks_refresh`, if shorter).
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// A header or payload larger than this is not a JWT anyone issues.
@@ -112,7 +112,7 @@ enum Time {
 struct CachedExpiry;
 
 /// One trusted issuer: its config and its last good key set.
-pub struct Issuer {
+pub(crate) struct Issuer {
     config: JwtConfig,
     keys: ArcSwapOption<KeySet>,
     fetcher: Fetcher,

@@ -27,34 +27,44 @@
 //! and [`identity`], field filtering [`filter`], errors [`rejection`], observability
 //! [`admin`] and [`metrics`], operations [`server`] and [`reload`], decision mode
 //! [`decision`], JWT access tokens [`jwt`].
+//!
+//! Every module is `pub(crate)`: this library is the binary's, not an API. What the
+//! binary, the benches and the fuzz targets use is re-exported in one hidden place,
+//! `internals`. These docs are for contributors: `cargo doc --document-private-items`.
 
-pub mod admin;
-pub mod body;
-pub mod claims;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod conn;
-pub mod decision;
-pub mod demo;
-pub mod error;
-pub mod filter;
-pub mod forward;
-pub mod header_name;
-pub mod identity;
-pub mod introspect;
-pub mod jwt;
-pub mod metrics;
-pub mod path;
-pub mod policy;
-pub mod proxy;
-pub mod rejection;
-pub mod reload;
-pub mod run;
-pub mod secret;
-pub mod server;
-pub mod state;
-pub mod tls;
-pub mod token;
-pub mod validator;
-pub mod worker;
+// The module map above links modules that are private on purpose (see above).
+#![allow(rustdoc::private_intra_doc_links)]
+
+pub(crate) mod admin;
+pub(crate) mod body;
+pub(crate) mod claims;
+pub(crate) mod cli;
+pub(crate) mod clock;
+pub(crate) mod config;
+pub(crate) mod conn;
+pub(crate) mod decision;
+pub(crate) mod demo;
+pub(crate) mod error;
+pub(crate) mod filter;
+pub(crate) mod forward;
+pub(crate) mod header_name;
+pub(crate) mod identity;
+pub(crate) mod introspect;
+pub(crate) mod jwt;
+pub(crate) mod metrics;
+pub(crate) mod path;
+pub(crate) mod policy;
+pub(crate) mod proxy;
+pub(crate) mod rejection;
+pub(crate) mod reload;
+pub(crate) mod run;
+pub(crate) mod secret;
+pub(crate) mod server;
+pub(crate) mod state;
+pub(crate) mod tls;
+pub(crate) mod token;
+pub(crate) mod validator;
+pub(crate) mod worker;
+
+#[doc(hidden)]
+pub mod internals;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use scopegate::cli::{Cli, Command, LogFormat};
+use scopegate::internals::cli::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 /// Per-thread free lists: a cached request allocates a few dozen small blocks, and
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     let _log_guard = init_logging(cli.log_format);
     let path = cli.config_path();
     match cli.command {
-        Command::Check => match scopegate::run::check(&path) {
+        Command::Check => match scopegate::internals::run::check(&path) {
             Ok(table) => {
                 out(&table);
                 ExitCode::SUCCESS
@@ -42,13 +42,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve => {
-            runtime_then(
-                || async move { scopegate::run::serve(&path).await.map_err(|e| report(&e)) },
-            )
-        }
+        Command::Serve => runtime_then(|| async move {
+            scopegate::internals::run::serve(&path)
+                .await
+                .map_err(|e| report(&e))
+        }),
         Command::Demo { port } => runtime_then(|| async move {
-            scopegate::demo::run(port, out)
+            scopegate::internals::demo::run(port, out)
                 .await
                 .map_err(|e| report(&*e))
         }),
@@ -83,7 +83,7 @@ where
 
 /// An error and its `source()` chain on one line (the crate's one chain printer).
 fn report(e: &(dyn std::error::Error + 'static)) -> String {
-    scopegate::error::Chain(e).to_string()
+    scopegate::internals::error::Chain(e).to_string()
 }
 
 /// The one place the CLI writes to stdout.

@@ -7,7 +7,7 @@
 //! forwarding and field filtering require one, so "authorized for one path, forwarded
 //! to another" cannot be written.
 
-pub mod pattern;
+pub(crate) mod pattern;
 
 #[cfg(test)]
 mod tests;
@@ -17,10 +17,8 @@ use std::sync::Arc;
 use http::uri::PathAndQuery;
 use http::Method;
 
-/// Moved to [`crate::claims`]; re-exported here so older paths keep compiling.
-pub use crate::claims::scope;
-pub use crate::claims::ScopeSet;
-pub use pattern::{PatternError, RoutePattern};
+pub(crate) use crate::claims::ScopeSet;
+pub(crate) use pattern::RoutePattern;
 
 use crate::claims::TokenInfo;
 use crate::filter::FieldRules;

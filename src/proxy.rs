@@ -4,8 +4,8 @@
 //! identity headers are stripped before anything is forwarded, and nothing is
 //! forwarded without a [`crate::policy::Grant`] built for exactly this method and path.
 
-pub mod context;
-pub mod respond;
+pub(crate) mod context;
+pub(crate) mod respond;
 
 use std::sync::Arc;
 
@@ -26,17 +26,17 @@ use crate::{path, token};
 
 /// The proxy: the current state, swapped on reload.
 #[derive(Debug, Clone)]
-pub struct Proxy {
+pub(crate) struct Proxy {
     state: Arc<ArcSwap<State>>,
 }
 
 impl Proxy {
-    pub fn new(state: Arc<ArcSwap<State>>) -> Self {
+    pub(crate) fn new(state: Arc<ArcSwap<State>>) -> Self {
         Self { state }
     }
 
     /// Answers one request; never hands an error to hyper.
-    pub async fn handle(
+    pub(crate) async fn handle(
         &self,
         req: Request<Incoming>,
         downstream: Downstream,

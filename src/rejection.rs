@@ -11,7 +11,7 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::body::{full, ProxyBody};
 use crate::metrics::Outcome;
 
-pub use crate::claims::TokenProblem;
+pub(crate) use crate::claims::TokenProblem;
 
 /// Why a request was answered by scopegate rather than the upstream.
 #[derive(Debug, thiserror::Error)]
@@ -236,14 +236,14 @@ impl Rejection {
 
 /// `{"error":"…","error_description":"…"}`, built with serde_json so every
 /// character is escaped correctly.
-pub fn error_body(code: &str, description: &str) -> Bytes {
+pub(crate) fn error_body(code: &str, description: &str) -> Bytes {
     let value = serde_json::json!({ "error": code, "error_description": description });
     Bytes::from(value.to_string())
 }
 
 /// RFC 9110 §5.6.4 quoted-string: backslash-escape `"` and `\`; drop control
 /// characters, which a quoted-string cannot carry.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {

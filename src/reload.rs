@@ -22,7 +22,7 @@ use crate::tls::TlsError;
 
 /// Why a reload was refused; the previous configuration keeps serving.
 #[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
+pub(crate) enum ReloadError {
     /// Shown as the config error itself (file:line:col, key, what was expected).
     #[error(transparent)]
     Config(ConfigError),
@@ -37,7 +37,7 @@ pub enum ReloadError {
 
 /// Everything a reload replaces.
 #[derive(Debug, Clone)]
-pub struct Reloader {
+pub(crate) struct Reloader {
     pub state: Arc<ArcSwap<State>>,
     pub tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     pub metrics: Arc<Metrics>,
@@ -50,7 +50,7 @@ pub struct Reloader {
 
 /// A key whose change a reload cannot apply: the old value stays until a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unapplied {
+pub(crate) struct Unapplied {
     /// As written in the file (`listen.addr`).
     pub key: &'static str,
     pub running: String,
@@ -61,7 +61,7 @@ pub struct Unapplied {
 /// this, not with the last file loaded, so a key stays reported until a restart and a
 /// key changed back is not.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fixed {
+pub(crate) struct Fixed {
     /// `None` without `[upstream]`: no proxy listener runs.
     listen_addr: Option<SocketAddr>,
     admin_addr: SocketAddr,
@@ -71,7 +71,7 @@ pub struct Fixed {
 }
 
 impl Fixed {
-    pub fn of(config: &Config) -> Fixed {
+    pub(crate) fn of(config: &Config) -> Fixed {
         let proxy = config.proxy_enabled();
         Fixed {
             listen_addr: proxy.then_some(config.listen.addr),
@@ -87,7 +87,7 @@ impl Fixed {
 /// (docs/reference.md#reload): which sockets are bound, how many worker threads run,
 /// whether the proxy listener speaks TLS. Listeners that are added or removed are
 /// refused before this ([`ReloadError::NeedsRestart`]).
-pub fn restart_keys(running: &Fixed, new: &Config) -> Vec<Unapplied> {
+pub(crate) fn restart_keys(running: &Fixed, new: &Config) -> Vec<Unapplied> {
     fn addr(a: SocketAddr) -> String {
         a.to_string()
     }
@@ -126,7 +126,7 @@ pub fn restart_keys(running: &Fixed, new: &Config) -> Vec<Unapplied> {
 
 impl Reloader {
     /// Reloads from `path`; returns whether the new config is now serving.
-    pub fn reload(&self, path: &Path) -> bool {
+    pub(crate) fn reload(&self, path: &Path) -> bool {
         match self.try_reload(path) {
             Ok(()) => {
                 self.metrics.config_reload(true);

@@ -52,7 +52,7 @@ pub async fn serve(path: &Path) -> Result<(), RunError> {
 }
 
 /// Serves an already loaded config; `path` is what SIGHUP re-reads.
-pub async fn serve_config(config: Config, path: &Path) -> Result<(), RunError> {
+pub(crate) async fn serve_config(config: Config, path: &Path) -> Result<(), RunError> {
     // Without [upstream] (decision mode only) no proxy listener runs.
     let proxy = match config.proxy_enabled() {
         true => Some(bind(config.listen.addr).await?),
@@ -78,7 +78,7 @@ pub async fn serve_config(config: Config, path: &Path) -> Result<(), RunError> {
 /// Already bound listeners: the proxy's (absent in decision-only mode), the admin's
 /// and the decision listener's (with `[decision]`).
 #[derive(Debug)]
-pub struct Listeners {
+pub(crate) struct Listeners {
     pub proxy: Option<TcpListener>,
     pub admin: TcpListener,
     pub decision: Option<TcpListener>,
@@ -106,7 +106,7 @@ pub async fn serve_bound(
 }
 
 /// Serves on already bound listeners until SIGTERM or SIGINT.
-pub async fn serve_listeners(
+pub(crate) async fn serve_listeners(
     config: Config,
     path: Option<&Path>,
     listeners: Listeners,

@@ -30,7 +30,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::body::ProxyBody;
-pub use crate::conn::ConnectionSlot;
+pub(crate) use crate::conn::ConnectionSlot;
 use crate::forward::Downstream;
 use crate::worker::Pool;
 
@@ -67,7 +67,7 @@ impl Default for Limits {
 
 /// What the proxy listener serves. The server does not know the serving state (it
 /// would depend on the config, which depends on [`Limits`]); this is its view of it.
-pub trait Handler: Clone + Send + Sync + 'static {
+pub(crate) trait Handler: Clone + Send + Sync + 'static {
     /// Runs `f` on the limits of the configuration serving now (one `ArcSwap` load).
     fn with_limits<R>(&self, f: impl FnOnce(&Arc<Limits>) -> R) -> R;
 
@@ -82,7 +82,7 @@ pub trait Handler: Clone + Send + Sync + 'static {
 /// Runs the proxy listener until `shutdown` resolves, then lets in-flight requests
 /// finish for up to `shutdown_grace`. `reloads` changes after each applied reload:
 /// a connection limit waiting for a free slot is read again.
-pub async fn serve<H: Handler>(
+pub(crate) async fn serve<H: Handler>(
     listener: TcpListener,
     handler: H,
     tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,

@@ -68,7 +68,7 @@ impl From<ValidateError> for Rejection {
 }
 
 /// Why a validator could not be built.
-pub type BuildError = crate::tls::TlsError;
+pub(crate) type BuildError = crate::tls::TlsError;
 
 // === impl Validator ===
 

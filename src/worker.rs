@@ -24,7 +24,7 @@ thread_local! {
 }
 
 /// The number of workers (1 before [`Pool::start`]).
-pub fn count() -> usize {
+pub(crate) fn count() -> usize {
     COUNT.get().copied().unwrap_or(1)
 }
 
@@ -36,18 +36,18 @@ fn slot() -> usize {
 
 /// One value per worker plus one for every other thread; `get` returns the caller's.
 #[derive(Debug)]
-pub struct PerWorker<T> {
+pub(crate) struct PerWorker<T> {
     values: Box<[T]>,
 }
 
 impl<T> PerWorker<T> {
-    pub fn new(mut make: impl FnMut() -> T) -> Self {
+    pub(crate) fn new(mut make: impl FnMut() -> T) -> Self {
         Self {
             values: (0..=count()).map(|_| make()).collect(),
         }
     }
 
-    pub fn get(&self) -> &T {
+    pub(crate) fn get(&self) -> &T {
         let values = &self.values;
         // `count()` only grows from 1 once, before any PerWorker is built for serving;
         // the modulo keeps an early-built value safe anyway.
@@ -60,7 +60,7 @@ type Job = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The worker threads and a round-robin dispatcher.
 #[derive(Debug)]
-pub struct Pool {
+pub(crate) struct Pool {
     senders: Vec<mpsc::UnboundedSender<Job>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     next: AtomicUsize,
@@ -69,7 +69,7 @@ pub struct Pool {
 impl Pool {
     /// Starts `n` workers (`None`: one per available CPU). Must be called once, before
     /// serving state is built, so per-worker pools get one slot per worker.
-    pub fn start(n: Option<usize>) -> std::io::Result<Pool> {
+    pub(crate) fn start(n: Option<usize>) -> std::io::Result<Pool> {
         let n = n
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1)
@@ -104,7 +104,7 @@ impl Pool {
     }
 
     /// Runs `job` on the next worker, round robin.
-    pub fn dispatch(&self, job: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn dispatch(&self, job: impl Future<Output = ()> + Send + 'static) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
         let job: Job = Box::pin(job);
         // A send fails only after `stop`, when nothing is accepted any more.
@@ -112,7 +112,7 @@ impl Pool {
     }
 
     /// Stops taking jobs and waits for the worker threads to end.
-    pub fn stop(self) {
+    pub(crate) fn stop(self) {
         drop(self.senders);
         for thread in self.threads {
             let _ = thread.join();

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
-use scopegate::config::{AuthMethod, CacheConfig, IntrospectionConfig, Secret};
-use scopegate::introspect::{Health, Introspector};
-use scopegate::metrics::Metrics;
-use scopegate::token::{parse_authorization, BearerToken};
+use scopegate::internals::config::{AuthMethod, CacheConfig, IntrospectionConfig, Secret};
+use scopegate::internals::introspect::{Health, Introspector};
+use scopegate::internals::metrics::Metrics;
+use scopegate::internals::token::{parse_authorization, BearerToken};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
@@ -33,7 +33,7 @@ pub fn demo_server(rt: &Runtime) -> SocketAddr {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    rt.spawn(scopegate::demo::auth_server::serve(
+    rt.spawn(scopegate::internals::demo::auth_server::serve(
         listener,
         "demo".into(),
         "demo-secret".into(),
@@ -51,8 +51,8 @@ pub fn answer(iss: &str, aud: &str) -> String {
         "sub": "alice",
         "scope": "orders:read orders:write profile",
         "client_id": "web-app",
-        "exp": scopegate::introspect::now_unix() + 3600,
-        "iat": scopegate::introspect::now_unix(),
+        "exp": scopegate::internals::introspect::now_unix() + 3600,
+        "iat": scopegate::internals::introspect::now_unix(),
     })
     .to_string()
 }
@@ -148,7 +148,7 @@ pub fn introspector(addr: SocketAddr, cache: CacheConfig) -> (Introspector, Arc<
     let introspector = Introspector::new(
         &config,
         None,
-        Arc::new(scopegate::claims::Needs::all()),
+        Arc::new(scopegate::internals::claims::Needs::all()),
         Arc::clone(&metrics),
         Arc::new(Health::default()),
     )

@@ -20,9 +20,9 @@ use std::time::Duration;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method};
 use libfuzzer_sys::fuzz_target;
-use scopegate::config::{TokenConfig, TokenSources};
-use scopegate::rejection::{Rejection, TokenProblem};
-use scopegate::token::{self, TokenSource};
+use scopegate::internals::config::{TokenConfig, TokenSources};
+use scopegate::internals::rejection::{Rejection, TokenProblem};
+use scopegate::internals::token::{self, TokenSource};
 
 fuzz_target!(|data: &[u8]| {
     assert_eq!(
@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
         &Method::GET,
         &mut headers,
         None,
-        &mut scopegate::body::empty(),
+        &mut scopegate::internals::body::empty(),
         Duration::from_secs(1),
     ));
     match (&parsed, out) {
@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
         &Method::GET,
         &mut headers,
         None,
-        &mut scopegate::body::empty(),
+        &mut scopegate::internals::body::empty(),
         Duration::from_secs(1),
     ));
     assert!(

@@ -27,7 +27,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use oracle::Json;
-use scopegate::filter::FieldRules;
+use scopegate::internals::filter::FieldRules;
 
 const SCOPES: &[&str] = &["admin", "pii", "billing", "users", "deep", "ops"];
 

@@ -23,8 +23,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scopegate::rejection::{Rejection, TokenProblem};
-use scopegate::token;
+use scopegate::internals::rejection::{Rejection, TokenProblem};
+use scopegate::internals::token;
 
 fuzz_target!(|body: &[u8]| {
     let out = token::take_param(body);

@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use http::{HeaderMap, Method};
 use libfuzzer_sys::fuzz_target;
-use scopegate::config::{TokenConfig, TokenSources};
-use scopegate::rejection::{Rejection, TokenProblem};
-use scopegate::token::{self, TokenSource};
+use scopegate::internals::config::{TokenConfig, TokenSources};
+use scopegate::internals::rejection::{Rejection, TokenProblem};
+use scopegate::internals::token::{self, TokenSource};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else {
@@ -53,7 +53,7 @@ fn check(query: &str, forward: bool) {
         &Method::GET,
         &mut HeaderMap::new(),
         Some(query),
-        &mut scopegate::body::empty(),
+        &mut scopegate::internals::body::empty(),
         Duration::from_secs(1),
     ));
 

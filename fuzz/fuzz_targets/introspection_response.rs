@@ -20,9 +20,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use oracle::Json;
-use scopegate::introspect::client::parse_answer;
-use scopegate::introspect::info::Expectations;
-use scopegate::policy::ScopeSet;
+use scopegate::internals::introspect::client::parse_answer;
+use scopegate::internals::introspect::info::Expectations;
+use scopegate::internals::policy::ScopeSet;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

@@ -24,7 +24,7 @@
 use http::Method;
 use libfuzzer_sys::fuzz_target;
 use oracle::percent_decode;
-use scopegate::policy::{Route, RoutePattern, RouteTable, ScopeSet};
+use scopegate::internals::policy::{Route, RoutePattern, RouteTable, ScopeSet};
 
 const PATTERNS: &[&str] = &[
     "/",
@@ -50,13 +50,13 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn one(path: &str) {
-    let accepted = scopegate::path::check(path).is_ok();
+    let accepted = scopegate::internals::path::check(path).is_ok();
     let why = reference_reject(path);
     match (accepted, why) {
         (true, Some(why)) => panic!("path::check accepted {path:?}, which {why}"),
         (false, None) => panic!(
             "path::check refused {path:?} ({:?}), which meets every rule",
-            scopegate::path::check(path)
+            scopegate::internals::path::check(path)
         ),
         _ => {}
     }

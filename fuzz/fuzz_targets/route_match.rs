@@ -41,7 +41,7 @@
 
 use http::Method;
 use libfuzzer_sys::fuzz_target;
-use scopegate::policy::{Route, RoutePattern, RouteTable, ScopeSet};
+use scopegate::internals::policy::{Route, RoutePattern, RouteTable, ScopeSet};
 
 const MAX_ROUTES: usize = 16;
 /// Above `RequestPath`'s 24-segment buffer, whatever the path's own length.
@@ -272,7 +272,7 @@ fn route(c: &Compiled) -> Route {
 
 fn check_table(compiled: &[Compiled], method: &Method, path: &str, what: &str) {
     let table = RouteTable::new(compiled.iter().map(route).collect());
-    if scopegate::path::check(path).is_err() {
+    if scopegate::internals::path::check(path).is_err() {
         // Invariant 2: never reached in the proxy, but must not panic.
         let _ = table.match_request(method, path);
         for c in compiled {

@@ -35,7 +35,7 @@ pub struct TokenInfo {
 
 /// A `scope` string: the set the routes check and the text the header carries.
 #[derive(Debug)]
-pub struct Scope {
+pub(crate) struct Scope {
     set: ScopeSet,
     text: Text,
 }

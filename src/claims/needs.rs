@@ -53,7 +53,7 @@ struct Member {
 /// A kept string: its header value when representable (the bytes are the UTF-8 text
 /// verbatim), else the text alone. Clones share the storage.
 #[derive(Debug, Clone)]
-pub enum Text {
+pub(crate) enum Text {
     Header(HeaderValue),
     /// CR, LF, NUL or another control character: never a header.
     Plain(Arc<str>),
@@ -170,7 +170,7 @@ impl Needs {
 // === impl Text ===
 
 impl Text {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             // Made from a `&str`, so always UTF-8; "" cannot happen.
             Text::Header(hv) => std::str::from_utf8(hv.as_bytes()).unwrap_or_default(),
@@ -178,7 +178,7 @@ impl Text {
         }
     }
 
-    pub fn header(&self) -> Option<&HeaderValue> {
+    pub(crate) fn header(&self) -> Option<&HeaderValue> {
         match self {
             Text::Header(hv) => Some(hv),
             Text::Plain(_) => None,

@@ -19,7 +19,7 @@ use super::units::{
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct File {
+pub(crate) struct File {
     pub listen: Option<Listen>,
     pub admin: Option<Admin>,
     /// `[decision]`: the decision listener (docs/reference.md#decision-mode); with it, `[upstream]` may be
@@ -40,7 +40,7 @@ pub struct File {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Listen {
+pub(crate) struct Listen {
     pub addr: Option<Spanned<Addr>>,
     pub tls: Option<Tls>,
     pub header_read_timeout: Option<Timeout>,
@@ -54,27 +54,27 @@ pub struct Listen {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Tls {
+pub(crate) struct Tls {
     pub cert: Spanned<PathBuf>,
     pub key: Spanned<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Admin {
+pub(crate) struct Admin {
     pub addr: Option<Spanned<Addr>>,
     pub token_file: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Decision {
+pub(crate) struct Decision {
     pub addr: Option<Spanned<Addr>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub url: UpstreamUrl,
     pub timeout: Option<Timeout>,
     pub preserve_host: Option<bool>,
@@ -84,7 +84,7 @@ pub struct Upstream {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Introspection {
+pub(crate) struct Introspection {
     pub endpoint: EndpointUrl,
     pub client_id: NonEmpty,
     pub client_secret_file: Option<Spanned<PathBuf>>,
@@ -99,14 +99,14 @@ pub struct Introspection {
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
+pub(crate) enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Cache {
+pub(crate) struct Cache {
     pub max_entries: Option<Count>,
     pub ttl: Option<DurationValue>,
     pub negative_ttl: Option<DurationValue>,
@@ -117,7 +117,7 @@ pub struct Cache {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SharedCache {
+pub(crate) struct SharedCache {
     pub url: Spanned<RedisUrl>,
     pub key_file: Option<Spanned<PathBuf>>,
     pub password_file: Option<Spanned<PathBuf>>,
@@ -130,7 +130,7 @@ pub struct SharedCache {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Token {
+pub(crate) struct Token {
     pub sources: Option<Spanned<Vec<Spanned<TokenSource>>>>,
     pub max_form_body: Option<ByteSize>,
     pub forward: Option<bool>,
@@ -139,7 +139,7 @@ pub struct Token {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TokenSource {
+pub(crate) enum TokenSource {
     Header,
     Form,
     Query,
@@ -147,7 +147,7 @@ pub enum TokenSource {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub subject: Option<Spanned<IdentityHeader>>,
     pub scope: Option<Spanned<IdentityHeader>>,
     pub client_id: Option<Spanned<IdentityHeader>>,
@@ -158,7 +158,7 @@ pub struct Identity {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Route {
+pub(crate) struct Route {
     pub path: Spanned<RoutePath>,
     pub methods: Option<Spanned<Vec<Spanned<MethodName>>>>,
     pub public: Option<Spanned<bool>>,
@@ -174,7 +174,7 @@ pub struct Route {
 /// One `[[jwt]]` table: a trusted issuer of JWT access tokens (RFC 9068).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Jwt {
+pub(crate) struct Jwt {
     pub issuer: NonEmpty,
     pub audience: Option<NonEmpty>,
     pub jwks_uri: Option<Spanned<EndpointUrl>>,
@@ -190,7 +190,7 @@ pub struct Jwt {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Owner {
+pub(crate) struct Owner {
     pub param: Spanned<NonEmpty>,
     pub claim: NonEmpty,
 }
@@ -198,7 +198,7 @@ pub struct Owner {
 /// A TOML table as its entries in file order (toml's own map may reorder). TOML
 /// itself refuses duplicate keys, so none arrive here.
 #[derive(Debug)]
-pub struct Ordered<K, V>(pub Vec<(K, V)>);
+pub(crate) struct Ordered<K, V>(pub Vec<(K, V)>);
 
 // === impl Ordered ===
 

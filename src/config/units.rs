@@ -22,65 +22,65 @@ pub use crate::secret::Secret;
 
 /// `"250ms"`, `"2s"`, `"5m"`, `"1h 30m"` (humantime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DurationValue(pub Duration);
+pub(crate) struct DurationValue(pub Duration);
 
 /// A duration that must be greater than zero (timeouts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeout(pub Duration);
+pub(crate) struct Timeout(pub Duration);
 
 /// A positive number of bytes: `512`, `"512"`, `"16KB"`, `"64KiB"`, `"1MiB"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteSize(pub usize);
+pub(crate) struct ByteSize(pub usize);
 
 /// A positive integer (connection and entry counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Count(pub u64);
+pub(crate) struct Count(pub u64);
 
 /// `"0.0.0.0:8080"`: an IP address and a port (no host names: nothing is resolved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Addr(pub SocketAddr);
+pub(crate) struct Addr(pub SocketAddr);
 
 /// `[upstream] url`: http(s), an authority, no userinfo, query or fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamUrl(pub Uri);
+pub(crate) struct UpstreamUrl(pub Uri);
 
 /// `[introspection] endpoint`: http(s), an authority, no userinfo or fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointUrl(pub Uri);
+pub(crate) struct EndpointUrl(pub Uri);
 
 /// `[introspection.cache.shared] url`: `redis://` or `rediss://` (TLS), a host, no
 /// password, query or fragment. `.1` tells TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisUrl(pub String, pub bool);
+pub(crate) struct RedisUrl(pub String, pub bool);
 
 /// A header scopegate sets from the introspection answer: a valid name that is not
 /// hop-by-hop, framing, routing or credential-bearing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityHeader(pub HeaderName);
+pub(crate) struct IdentityHeader(pub HeaderName);
 
 /// One RFC 6749 §3.3 scope-token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope(pub String);
+pub(crate) struct Scope(pub String);
 
 /// An upper-case method token (RFC 9110 §9.1: methods are case-sensitive).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MethodName(pub Method);
+pub(crate) struct MethodName(pub Method);
 
 /// A string that is not empty or blank.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NonEmpty(pub String);
+pub(crate) struct NonEmpty(pub String);
 
 /// The `realm` of `WWW-Authenticate`: it is sent inside a quoted-string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Realm(pub String);
+pub(crate) struct Realm(pub String);
 
 /// A compiled `[[route]] path`.
 #[derive(Debug)]
-pub struct RoutePath(pub RoutePattern);
+pub(crate) struct RoutePath(pub RoutePattern);
 
 /// A `[route.fields]` key, checked by compiling it alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldPath(pub String);
+pub(crate) struct FieldPath(pub String);
 
 /// The header names identity headers must never take, compared after lower-casing and
 /// mapping `_` to `-` (docs/reference.md#forwarding: CGI-style backends read those as the same header).

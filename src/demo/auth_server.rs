@@ -26,7 +26,7 @@ const DEMO_ED25519_X: &str = "G9vfe9vM14MfqCGpmvDKyUnK5Pn2D7Gzhqzl2JWU4z0";
 pub const DEMO_AUDIENCE: &str = "demo-api";
 
 /// The demo JWKS.
-pub fn jwks() -> serde_json::Value {
+pub(crate) fn jwks() -> serde_json::Value {
     serde_json::json!({"keys": [{
         "kty": "OKP", "crv": "Ed25519", "kid": "demo-1", "use": "sig", "alg": "EdDSA",
         "x": DEMO_ED25519_X,
@@ -40,7 +40,7 @@ pub fn demo_jwt(issuer: &str) -> Result<String, jsonwebtoken::errors::Error> {
 }
 
 /// [`demo_jwt`], expiring `seconds` from now.
-pub fn demo_jwt_valid_for(
+pub(crate) fn demo_jwt_valid_for(
     issuer: &str,
     seconds: i64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
@@ -79,7 +79,7 @@ pub async fn serve(listener: TcpListener, client_id: String, secret: String) {
 }
 
 /// The answer for a demo token (anything unknown is inactive).
-pub fn answer(token: &str) -> serde_json::Value {
+pub(crate) fn answer(token: &str) -> serde_json::Value {
     let exp = now_unix() + 3600;
     match token {
         "demo-read" => serde_json::json!({

@@ -4,8 +4,8 @@
 //! ports, then the proxy with the built-in `config/demo.toml`, and prints curl lines
 //! to try. Everything binds 127.0.0.1 only.
 
-pub mod auth_server;
-pub mod echo;
+pub(crate) mod auth_server;
+pub(crate) mod echo;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 /// The demo configuration, the same text as `config/demo.toml`.
-pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
+pub(crate) const DEMO_TOML: &str = include_str!("../../config/demo.toml");
 
 /// The client secret the demo authorization server accepts.
-pub const DEMO_SECRET: &str = "demo-secret";
+pub(crate) const DEMO_SECRET: &str = "demo-secret";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

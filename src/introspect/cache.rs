@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::CacheConfig;
 use super::TokenInfo;
-pub use crate::clock::now_unix;
+pub(crate) use crate::clock::now_unix;
 use crate::clock::{self, Instant};
 
 /// The cache key: SHA-256 of the endpoint, the client id and the token's own SHA-256.
@@ -51,7 +51,7 @@ pub enum Purge {
     TokenSha256([u8; 32]),
 }
 
-pub type AnswerCache = Cache<TokenDigest, Arc<Entry>>;
+pub(crate) type AnswerCache = Cache<TokenDigest, Arc<Entry>>;
 
 struct EntryExpiry;
 
@@ -131,7 +131,7 @@ impl Entry {
 }
 
 /// Evicts the entries of `cache` that `purge` covers, at once.
-pub fn evict(cache: &AnswerCache, keyer: &Keyer, purge: &Purge) {
+pub(crate) fn evict(cache: &AnswerCache, keyer: &Keyer, purge: &Purge) {
     // `invalidate_entries_if` only fails when closures are unsupported, which `build`
     // enables.
     match purge {
@@ -150,7 +150,7 @@ pub fn evict(cache: &AnswerCache, keyer: &Keyer, purge: &Purge) {
 
 /// Drops `entry` from `cache` unless another request replaced it meanwhile (then that
 /// one stays: dropping it would cost a second call for the token).
-pub async fn remove(cache: &AnswerCache, key: TokenDigest, entry: &Arc<Entry>) {
+pub(crate) async fn remove(cache: &AnswerCache, key: TokenDigest, entry: &Arc<Entry>) {
     use moka::ops::compute::Op;
     cache
         .entry(key)
@@ -162,7 +162,7 @@ pub async fn remove(cache: &AnswerCache, key: TokenDigest, entry: &Arc<Entry>) {
 }
 
 /// Builds a bounded cache whose entries expire per [`Entry`] lifetime.
-pub fn build(max_entries: u64) -> AnswerCache {
+pub(crate) fn build(max_entries: u64) -> AnswerCache {
     Cache::builder()
         .max_capacity(max_entries)
         .expire_after(EntryExpiry)

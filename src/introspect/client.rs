@@ -22,13 +22,13 @@ use crate::claims::{Needs, ParseError};
 use crate::worker::PerWorker;
 
 /// An answer larger than this is refused (docs/reference.md#limits).
-pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A pooled keep-alive client for one introspection endpoint.
 #[derive(Clone)]
-pub struct IntrospectionClient {
+pub(crate) struct IntrospectionClient {
     /// One pool per worker thread (see [`crate::worker`]).
     clients: Arc<PerWorker<HttpsClient>>,
     endpoint: Uri,
@@ -48,7 +48,7 @@ impl std::fmt::Debug for IntrospectionClient {
 }
 
 impl IntrospectionClient {
-    pub fn new(config: &IntrospectionConfig) -> Result<Self, crate::tls::TlsError> {
+    pub(crate) fn new(config: &IntrospectionConfig) -> Result<Self, crate::tls::TlsError> {
         let tls = crate::tls::client_config(config.ca_file.as_deref())?;
         let clients = Arc::new(PerWorker::new(|| {
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -95,7 +95,7 @@ impl IntrospectionClient {
     /// One introspection call, bounded by the configured timeout as a whole: the
     /// parsed answer, and the answer as received (the shared cache stores all of it,
     /// for replicas whose configuration reads members this one drops).
-    pub async fn introspect(
+    pub(crate) async fn introspect(
         &self,
         token: &[u8],
         needs: &Needs,
@@ -154,7 +154,7 @@ pub fn parse_answer(bytes: &[u8]) -> Result<TokenInfo, IntrospectError> {
 }
 
 /// [`parse_answer`], keeping what `needs` names.
-pub fn parse_answer_for(bytes: &[u8], needs: &Needs) -> Result<TokenInfo, IntrospectError> {
+pub(crate) fn parse_answer_for(bytes: &[u8], needs: &Needs) -> Result<TokenInfo, IntrospectError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let unparseable = |e| IntrospectError::Unparseable(ParseError::Json(e));
     let value = StrictValue.deserialize(&mut de).map_err(unparseable)?;
@@ -167,7 +167,7 @@ pub fn parse_answer_for(bytes: &[u8], needs: &Needs) -> Result<TokenInfo, Intros
 
 /// One JSON object with no duplicate keys at any depth (JWT headers and claims too:
 /// `{"aud":"x","aud":"ours"}` must not pass by whichever copy a parser keeps).
-pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+pub(crate) fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue.deserialize(&mut de).ok()?;
     de.end().ok()?;

@@ -14,7 +14,7 @@
 //! described in [`crypto`]: nothing in Redis is readable or forgeable without
 //! `key_file`. Tokens, digests, subjects, the password and the key are never logged.
 
-pub mod crypto;
+pub(crate) mod crypto;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,11 +35,11 @@ use crate::claims::Needs;
 use crate::metrics::Metrics;
 
 /// `[introspection.cache.shared] prefix` default.
-pub const DEFAULT_PREFIX: &str = "scopegate:";
+pub(crate) const DEFAULT_PREFIX: &str = "scopegate:";
 /// `[introspection.cache.shared] timeout` default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 /// `key_file` must hold at least this many bytes (after trailing newlines are trimmed).
-pub const MIN_KEY_BYTES: usize = 32;
+pub(crate) const MIN_KEY_BYTES: usize = 32;
 
 /// Time allowed to open a connection (in the background; requests never wait for it).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,7 +59,7 @@ const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_millis(400);
 /// Redis never adds a failure.
 const HEARD_FOR: Duration = Duration::from_millis(900);
 /// While purges cannot be heard, the oldest in-process entry still served.
-pub const UNHEARD_MAX_AGE: Duration = Duration::from_millis(900);
+pub(crate) const UNHEARD_MAX_AGE: Duration = Duration::from_millis(900);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// At most this long between attempts: a replica resubscribes (and so hears purges
 /// again) within about a second of Redis coming back.
@@ -818,7 +818,7 @@ fn glob_escape(prefix: &str) -> String {
 }
 
 /// Milliseconds since the Unix epoch (the clock the sealed expiry and PXAT use).
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -21,7 +21,7 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Byt
 
 /// Why a fetch failed; the last good key set stays in use.
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     #[error("timed out")]
     Timeout,
     #[error("unreachable: {0}")]
@@ -34,13 +34,13 @@ pub enum FetchError {
     Invalid(&'static str),
 }
 
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     client: HttpsClient,
     timeout: Duration,
 }
 
 impl Fetcher {
-    pub fn new(
+    pub(crate) fn new(
         ca_file: Option<&std::path::Path>,
         timeout: Duration,
     ) -> Result<Self, crate::tls::TlsError> {
@@ -58,7 +58,7 @@ impl Fetcher {
     }
 
     /// One GET, as a whole bounded by the fetch timeout.
-    pub async fn get_json(&self, uri: &Uri) -> Result<Map<String, Value>, FetchError> {
+    pub(crate) async fn get_json(&self, uri: &Uri) -> Result<Map<String, Value>, FetchError> {
         match tokio::time::timeout(self.timeout, self.get(uri)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout),

@@ -15,7 +15,7 @@ const MIN_RSA_BITS: usize = 2048;
 
 /// Key type and curve: what an `alg` must match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     Rsa,
     P256,
     P384,
@@ -23,7 +23,7 @@ pub enum Family {
 }
 
 /// One usable verification key.
-pub struct Key {
+pub(crate) struct Key {
     pub kid: Option<String>,
     pub family: Family,
     /// The JWK's `alg`, when it names one: the key is only used for that algorithm.
@@ -32,7 +32,7 @@ pub struct Key {
 }
 
 /// The usable keys of one fetched JWKS; never empty.
-pub struct KeySet {
+pub(crate) struct KeySet {
     keys: Vec<Key>,
 }
 
@@ -44,7 +44,7 @@ impl std::fmt::Debug for KeySet {
 }
 
 /// The key family an algorithm needs.
-pub fn family(alg: Algorithm) -> Option<Family> {
+pub(crate) fn family(alg: Algorithm) -> Option<Family> {
     match alg {
         Algorithm::RS256
         | Algorithm::RS384
@@ -60,7 +60,7 @@ pub fn family(alg: Algorithm) -> Option<Family> {
 }
 
 /// The exact JWS `alg` name (RFC 7518 §3.1, RFC 8037 §3.1); case matters.
-pub fn algorithm(name: &str) -> Option<Algorithm> {
+pub(crate) fn algorithm(name: &str) -> Option<Algorithm> {
     Some(match name {
         "RS256" => Algorithm::RS256,
         "RS384" => Algorithm::RS384,
@@ -77,7 +77,7 @@ pub fn algorithm(name: &str) -> Option<Algorithm> {
 
 impl KeySet {
     /// Parses a JWKS document; `Err` when it is not one or has no usable key.
-    pub fn parse(doc: &Value) -> Result<KeySet, &'static str> {
+    pub(crate) fn parse(doc: &Value) -> Result<KeySet, &'static str> {
         let Some(list) = doc.get("keys").and_then(Value::as_array) else {
             return Err("not a JWKS: no \"keys\" array");
         };
@@ -88,12 +88,12 @@ impl KeySet {
         Ok(KeySet { keys })
     }
 
-    pub fn has_kid(&self, kid: &str) -> bool {
+    pub(crate) fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
     }
 
     /// The keys a token with this `kid` (or none) and `alg` may be verified with.
-    pub fn candidates<'a>(
+    pub(crate) fn candidates<'a>(
         &'a self,
         kid: Option<&'a str>,
         alg: Algorithm,
@@ -107,12 +107,8 @@ impl KeySet {
         })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 }
 

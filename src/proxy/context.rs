@@ -21,7 +21,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Per-request facts gathered along the pipeline.
 #[derive(Debug)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     started: Instant,
     method: Method,
     request_id: HeaderValue,
@@ -42,7 +42,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn start<B>(req: &Request<B>) -> Self {
+    pub(crate) fn start<B>(req: &Request<B>) -> Self {
         let request_id = req
             .headers()
             .get(&X_REQUEST_ID)
@@ -67,7 +67,7 @@ impl RequestContext {
     /// The decision listener (docs/reference.md#decision-mode): the answer counts in `decisions_total`, and,
     /// once known, the log line and `Cache-Control: private` follow the original
     /// request rather than the front proxy's question.
-    pub fn for_decision(&mut self, original: Option<&http::request::Parts>) {
+    pub(crate) fn for_decision(&mut self, original: Option<&http::request::Parts>) {
         self.decision = true;
         if let Some(original) = original {
             self.method = original.method.clone();
@@ -78,7 +78,7 @@ impl RequestContext {
         }
     }
 
-    pub fn reject(&mut self, rejection: &Rejection) {
+    pub(crate) fn reject(&mut self, rejection: &Rejection) {
         self.rejected = Some(rejection.outcome());
         match rejection {
             Rejection::AuthServerUnavailable(e) => {
@@ -103,17 +103,17 @@ impl RequestContext {
         }
     }
 
-    pub fn token_source(&mut self, source: TokenSource, metrics: &Metrics) {
+    pub(crate) fn token_source(&mut self, source: TokenSource, metrics: &Metrics) {
         metrics.token_source[source as usize].inc();
     }
 
     /// The request id travels upstream, so both sides log the same id.
-    pub fn forward_request_id(&self, headers: &mut HeaderMap) {
+    pub(crate) fn forward_request_id(&self, headers: &mut HeaderMap) {
         headers.insert(X_REQUEST_ID, self.request_id.clone());
     }
 
     /// Response headers we always add, the metrics and the access log line.
-    pub fn finish(&self, rsp: &mut Response<ProxyBody>, state: &State) {
+    pub(crate) fn finish(&self, rsp: &mut Response<ProxyBody>, state: &State) {
         let headers = rsp.headers_mut();
         // Unique per response: HPACK must not index it (RFC 7541 §7.1.3), or every HTTP/2
         // answer inserts it into the connection's dynamic table and evicts what could be

@@ -26,7 +26,7 @@ use crate::rejection::Rejection;
 /// On a route whose response will be filtered, ask the upstream for the whole, plain
 /// document: we filter only what we can read. `Range`/`If-Range` (any spelling) go, so
 /// no part of a document can pass as a document.
-pub fn prepare_for_filtering(grant: &Grant<'_>, headers: &mut HeaderMap) {
+pub(crate) fn prepare_for_filtering(grant: &Grant<'_>, headers: &mut HeaderMap) {
     if needs_filtering(grant) {
         let ranged: Vec<http::HeaderName> = headers
             .keys()
@@ -43,7 +43,7 @@ pub fn prepare_for_filtering(grant: &Grant<'_>, headers: &mut HeaderMap) {
 }
 
 /// Whether the route filters some field this grant's token has no scope for.
-pub fn needs_filtering(grant: &Grant<'_>) -> bool {
+pub(crate) fn needs_filtering(grant: &Grant<'_>) -> bool {
     grant
         .route()
         .fields
@@ -56,7 +56,7 @@ pub fn needs_filtering(grant: &Grant<'_>) -> bool {
 /// the filter cannot read passes (docs/reference.md#field-filtering): a 206, a non-JSON 2xx with a body, a
 /// compressed or invalid or oversize JSON body are 502. HEAD, 204, 304, empty bodies
 /// and non-2xx answers in other formats pass.
-pub async fn filter(
+pub(crate) async fn filter(
     rsp: Response<Incoming>,
     grant: &Grant<'_>,
     limit: usize,
@@ -144,7 +144,7 @@ async fn pass_if_empty(rsp: Response<Incoming>) -> Result<Response<ProxyBody>, R
 /// never outlives its token (`exp`, or the cache `ttl` for a token without one, since a
 /// token is re-checked at least that often on ordinary requests), nor a purge of its
 /// token. It holds the connection's `slot` while open (docs/reference.md#limits).
-pub fn tunnel(
+pub(crate) fn tunnel(
     rsp: Response<Incoming>,
     client: OnUpgrade,
     grant: &Grant<'_>,

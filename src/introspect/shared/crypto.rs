@@ -38,10 +38,10 @@ const ENTRY_AAD: &[u8] = b"scopegate/v1/entry\0";
 const MESSAGE_AAD: &[u8] = b"scopegate/v1/purge\0";
 const TAG_LEN: usize = 16;
 /// Identifies the replica that sent a purge message (it does not apply its own twice).
-pub type SenderId = [u8; 16];
+pub(crate) type SenderId = [u8; 16];
 
 /// The four keys derived from `key_file`.
-pub struct Keys {
+pub(crate) struct Keys {
     entry: hmac::Key,
     value: hmac::Key,
     subject: hmac::Key,
@@ -57,7 +57,7 @@ impl std::fmt::Debug for Keys {
 
 /// A decoded purge message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub(crate) struct Message {
     pub sender: SenderId,
     pub purge: Purge,
 }
@@ -65,7 +65,7 @@ pub struct Message {
 impl Keys {
     /// Derives the keys; fails only if ring refuses the output lengths (it never does
     /// for these algorithms).
-    pub fn derive(key_file: &[u8]) -> Result<Self, ring::error::Unspecified> {
+    pub(crate) fn derive(key_file: &[u8]) -> Result<Self, ring::error::Unspecified> {
         let prk = hkdf::Salt::new(HKDF_SHA256, SALT).extract(key_file);
         let mac = |label: &'static [u8]| prk.expand(&[label], HMAC_SHA256).map(hmac::Key::from);
         let message = prk.expand(&[b"scopegate/v1/purge-message"], &AES_256_GCM)?;
@@ -79,7 +79,7 @@ impl Keys {
     }
 
     /// `prefix ‖ "t:" ‖ hex(HMAC(k_entry, ns ‖ token_sha256))`.
-    pub fn entry_key(&self, prefix: &str, ns: &[u8], token_sha256: &[u8; 32]) -> String {
+    pub(crate) fn entry_key(&self, prefix: &str, ns: &[u8], token_sha256: &[u8; 32]) -> String {
         let mut ctx = hmac::Context::with_key(&self.entry);
         ctx.update(ns);
         ctx.update(token_sha256);
@@ -87,7 +87,7 @@ impl Keys {
     }
 
     /// `prefix ‖ "s:" ‖ hex(HMAC(k_subject, subject))`.
-    pub fn subject_key(&self, prefix: &str, subject: &str) -> String {
+    pub(crate) fn subject_key(&self, prefix: &str, subject: &str) -> String {
         let tag = hmac::sign(&self.subject, subject.as_bytes());
         format!("{prefix}s:{}", hex::encode(tag))
     }
@@ -103,7 +103,7 @@ impl Keys {
     }
 
     /// Seals an entry's plaintext for `entry_key`; `None` only if the system RNG fails.
-    pub fn seal_entry(
+    pub(crate) fn seal_entry(
         &self,
         ns: &[u8],
         token: &[u8],
@@ -125,7 +125,7 @@ impl Keys {
 
     /// Opens a value read under `entry_key`: `(expires at in Unix ms, claims JSON)`, or
     /// `None` if it does not authenticate (garbage, another token's value, another key).
-    pub fn open_entry(
+    pub(crate) fn open_entry(
         &self,
         ns: &[u8],
         token: &[u8],
@@ -141,7 +141,7 @@ impl Keys {
     }
 
     /// Seals a purge message for `channel`.
-    pub fn seal_message(&self, channel: &str, message: &Message) -> Option<Vec<u8>> {
+    pub(crate) fn seal_message(&self, channel: &str, message: &Message) -> Option<Vec<u8>> {
         let mut plaintext = Vec::with_capacity(16 + 1 + 32);
         plaintext.extend_from_slice(&message.sender);
         match &message.purge {
@@ -165,7 +165,7 @@ impl Keys {
 
     /// Opens a purge message received on `channel`; `None` if it does not authenticate
     /// or is malformed.
-    pub fn open_message(&self, channel: &str, payload: &[u8]) -> Option<Message> {
+    pub(crate) fn open_message(&self, channel: &str, payload: &[u8]) -> Option<Message> {
         let plaintext = open(&self.message, &[MESSAGE_AAD, channel.as_bytes()], payload)?;
         let (sender, rest) = plaintext.split_first_chunk::<16>()?;
         let (kind, data) = rest.split_first()?;
@@ -182,7 +182,7 @@ impl Keys {
     }
 
     /// 16 random bytes naming this process as a purge sender.
-    pub fn sender_id(&self) -> SenderId {
+    pub(crate) fn sender_id(&self) -> SenderId {
         let mut id = [0u8; 16];
         // A failing RNG leaves zeros: the only effect is that a replica might skip a
         // message of another one with the same (zero) id, and every other message still opens.
@@ -192,7 +192,7 @@ impl Keys {
 }
 
 /// The namespace of one (endpoint, client id), length-prefixed like the L1 digest.
-pub fn namespace(endpoint: &str, client_id: &str) -> Box<[u8]> {
+pub(crate) fn namespace(endpoint: &str, client_id: &str) -> Box<[u8]> {
     let mut ns = Vec::with_capacity(16 + endpoint.len() + client_id.len());
     for part in [endpoint.as_bytes(), client_id.as_bytes()] {
         ns.extend_from_slice(&(part.len() as u64).to_be_bytes());
