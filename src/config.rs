@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, Uri};
+use http::Uri;
 
 pub(crate) use crate::forward::Upstream;
+pub(crate) use crate::identity::IdentityConfig;
 pub(crate) use crate::introspect::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
 pub(crate) use crate::server::Limits;
 pub(crate) use crate::token::{TokenConfig, TokenSources};
@@ -114,17 +115,6 @@ pub enum JwksSource {
     Metadata(Uri),
 }
 
-/// Headers set on the forwarded request from the introspection answer.
-#[derive(Debug, Clone)]
-pub struct IdentityConfig {
-    pub subject: HeaderName,
-    pub scope: HeaderName,
-    pub client_id: HeaderName,
-    pub username: HeaderName,
-    /// `[identity.claims]`: introspection field → header, in file order.
-    pub claims: Vec<(String, HeaderName)>,
-}
-
 // === impl Config ===
 
 impl Config {
@@ -170,18 +160,6 @@ impl Default for ListenConfig {
             trust_forwarded_headers: false,
             workers: None,
             limits: Arc::new(Limits::default()),
-        }
-    }
-}
-
-impl Default for IdentityConfig {
-    fn default() -> Self {
-        Self {
-            subject: HeaderName::from_static("x-auth-subject"),
-            scope: HeaderName::from_static("x-auth-scope"),
-            client_id: HeaderName::from_static("x-auth-client-id"),
-            username: HeaderName::from_static("x-auth-username"),
-            claims: Vec::new(),
         }
     }
 }

@@ -9,8 +9,31 @@
 use http::{HeaderMap, HeaderName};
 
 use crate::claims::TokenInfo;
-use crate::config::IdentityConfig;
 use crate::header_name;
+
+/// `[identity]`, validated (docs/reference.md#forwarding): headers set on the forwarded
+/// request from the answer. Owned here; config validation builds it.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub subject: HeaderName,
+    pub scope: HeaderName,
+    pub client_id: HeaderName,
+    pub username: HeaderName,
+    /// `[identity.claims]`: introspection field → header, in file order.
+    pub claims: Vec<(String, HeaderName)>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            subject: HeaderName::from_static("x-auth-subject"),
+            scope: HeaderName::from_static("x-auth-scope"),
+            client_id: HeaderName::from_static("x-auth-client-id"),
+            username: HeaderName::from_static("x-auth-username"),
+            claims: Vec::new(),
+        }
+    }
+}
 
 /// Which part of the answer feeds a header.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,8 @@ pub mod cli {
 }
 pub mod config {
     pub use crate::config::units::Secret;
-    pub use crate::config::{Config, IdentityConfig, JwksSource, JwtConfig};
+    pub use crate::config::{Config, JwksSource, JwtConfig};
+    pub use crate::identity::IdentityConfig;
     pub use crate::introspect::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
     pub use crate::token::{TokenConfig, TokenSources};
 }
