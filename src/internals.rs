@@ -42,7 +42,7 @@ pub mod introspect {
     pub use crate::clock::now_unix;
     pub use crate::introspect::{Health, Introspector};
     pub mod cache {
-        pub use crate::introspect::cache::Keyer;
+        pub use crate::introspect::cache::TokenDigest;
     }
     pub mod client {
         pub use crate::introspect::client::parse_answer;

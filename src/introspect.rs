@@ -26,7 +26,7 @@ pub(crate) use crate::claims::{Needs, TokenInfo};
 pub(crate) use cache::{now_unix, Purge, TokenDigest};
 pub(crate) use revocation::Revocation;
 
-use self::cache::{AnswerCache, Entry, Keyer};
+use self::cache::{AnswerCache, Entry};
 use self::client::IntrospectionClient;
 pub(crate) use self::settings::{AuthMethod, CacheConfig, IntrospectionConfig};
 use self::shared::Shared;
@@ -73,7 +73,6 @@ const PURGE_BACKLOG: usize = 64;
 /// The cache and the client for one (endpoint, client id).
 pub struct Introspector {
     client: IntrospectionClient,
-    keyer: Keyer,
     cache: AnswerCache,
     /// Last active answers, kept `stale_if_error` longer (absent when that is 0).
     stale: Option<AnswerCache>,
@@ -153,7 +152,6 @@ impl Introspector {
             shared,
             epoch,
             client,
-            keyer: Keyer::new(&endpoint, &config.client_id),
             cache,
             stale,
             config: config.cache.clone(),
@@ -167,7 +165,7 @@ impl Introspector {
 
     /// The answer for `token`: cached, or from one coalesced call.
     pub async fn introspect(&self, token: &BearerToken) -> Result<Arc<TokenInfo>, IntrospectError> {
-        let key = self.keyer.digest(token.expose());
+        let key = TokenDigest::of(token.expose());
         let mut unusable = None;
         if let Some(entry) = self.cache.get(&key).await {
             let trusted = self.shared.as_ref().is_none_or(|s| s.trusts(&entry))
@@ -305,7 +303,7 @@ impl Introspector {
     pub fn purge(&self, purge: &Purge) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for cache in std::iter::once(&self.cache).chain(self.stale.as_ref()) {
-            cache::evict(cache, &self.keyer, purge);
+            cache::evict(cache, purge);
         }
         // No receiver (no open tunnel) is the common case, not an error.
         let _ = self.purges.send(Arc::new(purge.clone()));

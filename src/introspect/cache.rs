@@ -14,9 +14,10 @@ use super::TokenInfo;
 pub(crate) use crate::clock::now_unix;
 use crate::clock::{self, Instant};
 
-/// The cache key: SHA-256 of the endpoint, the client id and the token's own SHA-256.
-/// Never the raw token; and a purge by `token_sha256` computes it without the token, so
-/// an entry need not carry that digest (32 bytes per entry).
+/// The cache key: the token's SHA-256, never the raw token. A purge by `token_sha256`
+/// is then a key, so an entry carries no digest of its own. No endpoint or client id
+/// goes in: each (endpoint, client id) has its own caches (a reload that changes either
+/// starts new ones), so no key can meet another endpoint's answer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenDigest([u8; 32]);
 
@@ -37,12 +38,6 @@ pub struct Entry {
     created: Instant,
 }
 
-/// Keys and lifetimes for one (endpoint, client id).
-#[derive(Clone)]
-pub struct Keyer {
-    prefix: Sha256,
-}
-
 /// What `POST /cache/purge` evicts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purge {
@@ -55,29 +50,17 @@ pub(crate) type AnswerCache = Cache<TokenDigest, Arc<Entry>>;
 
 struct EntryExpiry;
 
-// === impl Keyer ===
+// === impl TokenDigest ===
 
-impl Keyer {
-    pub fn new(endpoint: &str, client_id: &str) -> Self {
-        let mut prefix = Sha256::new();
-        // Length-prefixed so that no (endpoint, client id, token) triple can collide
-        // with another by moving bytes across the boundaries.
-        for part in [endpoint.as_bytes(), client_id.as_bytes()] {
-            prefix.update((part.len() as u64).to_be_bytes());
-            prefix.update(part);
-        }
-        Self { prefix }
+impl TokenDigest {
+    /// The key of `token`.
+    pub fn of(token: &[u8]) -> Self {
+        Self(Sha256::digest(token).into())
     }
 
-    pub fn digest(&self, token: &[u8]) -> TokenDigest {
-        self.of_token_sha256(&Sha256::digest(token).into())
-    }
-
-    /// The key of the token whose SHA-256 is `token_sha256`.
-    pub fn of_token_sha256(&self, token_sha256: &[u8; 32]) -> TokenDigest {
-        let mut h = self.prefix.clone();
-        h.update(token_sha256);
-        TokenDigest(h.finalize().into())
+    /// The key of the token whose SHA-256 is `token_sha256` (a purge).
+    pub fn from_sha256(token_sha256: [u8; 32]) -> Self {
+        Self(token_sha256)
     }
 }
 
@@ -131,7 +114,7 @@ impl Entry {
 }
 
 /// Evicts the entries of `cache` that `purge` covers, at once.
-pub(crate) fn evict(cache: &AnswerCache, keyer: &Keyer, purge: &Purge) {
+pub(crate) fn evict(cache: &AnswerCache, purge: &Purge) {
     // `invalidate_entries_if` only fails when closures are unsupported, which `build`
     // enables.
     match purge {
@@ -142,7 +125,7 @@ pub(crate) fn evict(cache: &AnswerCache, keyer: &Keyer, purge: &Purge) {
                 cache.invalidate_entries_if(move |_, e| e.info.subject() == Some(subject.as_str()));
         }
         Purge::TokenSha256(d) => {
-            let key = keyer.of_token_sha256(d);
+            let key = TokenDigest::from_sha256(*d);
             let _ = cache.invalidate_entries_if(move |k, _| *k == key);
         }
     }
