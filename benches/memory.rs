@@ -28,7 +28,7 @@
 //! With entries keeping only what the config reads (this config: the three identity
 //! headers, so `client_id` and the subject; 2 Dec 2026, same machine):
 //!
-//!   introspection      1015            745           71.0 MiB
+//!   introspection       983            714           68.1 MiB
 //!   jwt                1889           1029           98.2 MiB
 //!
 //! Run: `cargo bench --bench memory` (all three phases), or `-- introspection`, `-- jwt`,
