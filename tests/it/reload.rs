@@ -315,22 +315,6 @@ async fn reload_raising_max_header_bytes_applies_to_new_decision_connections() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-/// The `ok` reload count, once it reaches `want` (or the last value seen).
-async fn reloads_ok(h: &Harness, want: f64) -> f64 {
-    let mut ok = 0.0;
-    for _ in 0..50 {
-        ok = h
-            .metrics()
-            .await
-            .value("scopegate_config_reloads_total", &[("result", "ok")]);
-        if ok >= want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    ok
-}
-
 /// docs/reference.md#cache-entry-size: a cached answer keeps only the claims the config
 /// reads. A reload that reads another claim starts with empty in-process caches, so
 /// a token cached before gets the new header from a fresh answer, never a missing one.
@@ -352,8 +336,7 @@ async fn reload_reading_another_claim_applies_to_tokens_cached_before() {
     assert!(!h.upstream.single().has_header_like("x-auth-tenant"));
 
     h.rewrite_config(&TestConfig::standard().claim("tenant", "X-Auth-Tenant"));
-    h.signal("HUP");
-    assert_eq!(reloads_ok(&h, 1.0).await, 1.0, "{}", h.logs().join("\n"));
+    reload_applied(&h, 1.0).await;
     assert_eq!(
         h.get("/orders/1").bearer("t-tenant").send().await.status,
         200
@@ -374,8 +357,7 @@ async fn reload_reading_the_same_claims_keeps_cached_answers() {
     let h = Harness::standard(TestConfig::standard()).await;
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
     h.rewrite_config(&TestConfig::standard().route(Route::public("/extra")));
-    h.signal("HUP");
-    assert_eq!(reloads_ok(&h, 1.0).await, 1.0, "{}", h.logs().join("\n"));
+    reload_applied(&h, 1.0).await;
     assert_eq!(h.get("/orders/1").bearer("t-read").send().await.status, 200);
     assert_eq!(h.auth_server.calls(), 1);
 }
