@@ -28,7 +28,7 @@
 //! With entries keeping only what the config reads (this config: the three identity
 //! headers, so `client_id` and the subject; 2 Dec 2026, same machine):
 //!
-//!   introspection       983            714           68.1 MiB
+//!   introspection       959            684           65.2 MiB
 //!   jwt                1889           1029           98.2 MiB
 //!
 //! Run: `cargo bench --bench memory` (all three phases), or `-- introspection`, `-- jwt`,

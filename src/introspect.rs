@@ -190,7 +190,7 @@ impl Introspector {
         &self,
         key: TokenDigest,
         token: &BearerToken,
-        unusable: Option<Arc<Entry>>,
+        unusable: Option<Entry>,
     ) -> Result<Arc<TokenInfo>, IntrospectError> {
         let mut unheard = None;
         if let Some(entry) = unusable {
@@ -217,7 +217,7 @@ impl Introspector {
                     // A purge while the GET was in flight may have been for this entry.
                     if self.epoch.load(Ordering::Acquire) == asked_at {
                         let info = Arc::new(info);
-                        let entry = Arc::new(Entry::shared(info.clone(), &self.config, remaining));
+                        let entry = Entry::shared(info.clone(), &self.config, remaining);
                         self.keep_stale(key, info).await;
                         return Ok(entry);
                     }
@@ -232,7 +232,7 @@ impl Introspector {
             self.record(result.as_ref().map(|(info, _)| info));
             let (info, answer) = result?;
             let info = Arc::new(info);
-            let entry = Arc::new(Entry::new(info.clone(), &self.config, Duration::ZERO));
+            let entry = Entry::new(info.clone(), &self.config, Duration::ZERO);
             if let Some(shared) = &self.shared {
                 shared.store(
                     token.expose(),
@@ -268,7 +268,7 @@ impl Introspector {
         match (&self.stale, info.is_active()) {
             (Some(stale), true) => {
                 let kept = Entry::new(info, &self.config, self.config.stale_if_error);
-                stale.insert(key, Arc::new(kept)).await;
+                stale.insert(key, kept).await;
             }
             // docs/reference.md#introspection-cache: an inactive answer drops the stale copy, so a revoked token
             // never comes back while the authorization server is failing.

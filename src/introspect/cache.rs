@@ -27,8 +27,9 @@ impl std::fmt::Debug for TokenDigest {
     }
 }
 
-/// One cached answer.
-#[derive(Debug)]
+/// One cached answer. Stored by value in moka's node (no allocation of its own):
+/// cloning it is one reference count.
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub info: Arc<TokenInfo>,
     /// How long it answers (moka keeps it that long too, on its own clock).
@@ -46,7 +47,7 @@ pub enum Purge {
     TokenSha256([u8; 32]),
 }
 
-pub(crate) type AnswerCache = Cache<TokenDigest, Arc<Entry>>;
+pub(crate) type AnswerCache = Cache<TokenDigest, Entry>;
 
 struct EntryExpiry;
 
@@ -101,6 +102,11 @@ impl Entry {
         self.lifetime
     }
 
+    /// Whether `other` is this very entry (not an equal answer made again).
+    pub fn is(&self, other: &Entry) -> bool {
+        Arc::ptr_eq(&self.info, &other.info) && self.created == other.created
+    }
+
     /// How long ago it was made.
     pub fn age(&self) -> Duration {
         clock::now().saturating_duration_since(self.created)
@@ -133,12 +139,12 @@ pub(crate) fn evict(cache: &AnswerCache, purge: &Purge) {
 
 /// Drops `entry` from `cache` unless another request replaced it meanwhile (then that
 /// one stays: dropping it would cost a second call for the token).
-pub(crate) async fn remove(cache: &AnswerCache, key: TokenDigest, entry: &Arc<Entry>) {
+pub(crate) async fn remove(cache: &AnswerCache, key: TokenDigest, entry: &Entry) {
     use moka::ops::compute::Op;
     cache
         .entry(key)
         .and_compute_with(|current| {
-            let same = current.is_some_and(|c| Arc::ptr_eq(c.value(), entry));
+            let same = current.is_some_and(|c| c.value().is(entry));
             std::future::ready(if same { Op::Remove } else { Op::Nop })
         })
         .await;
@@ -155,11 +161,11 @@ pub(crate) fn build(max_entries: u64) -> AnswerCache {
 
 // The trait's signature names std's Instant; we never read it.
 #[allow(clippy::disallowed_types)]
-impl Expiry<TokenDigest, Arc<Entry>> for EntryExpiry {
+impl Expiry<TokenDigest, Entry> for EntryExpiry {
     fn expire_after_create(
         &self,
         _key: &TokenDigest,
-        value: &Arc<Entry>,
+        value: &Entry,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
         Some(value.lifetime)
