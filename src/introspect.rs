@@ -23,7 +23,8 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub(crate) use crate::claims::{Needs, TokenInfo};
-pub(crate) use cache::{now_unix, Purge, TokenDigest};
+use crate::clock::now_unix;
+pub(crate) use cache::{Purge, TokenDigest};
 pub(crate) use revocation::Revocation;
 
 use self::cache::{AnswerCache, Entry};

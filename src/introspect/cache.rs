@@ -11,8 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::CacheConfig;
 use super::TokenInfo;
-pub(crate) use crate::clock::now_unix;
-use crate::clock::{self, Instant};
+use crate::clock::{self, now_unix, Instant};
 
 /// The cache key: the token's SHA-256, never the raw token. A purge by `token_sha256`
 /// is then a key, so an entry carries no digest of its own. No endpoint or client id

@@ -54,17 +54,7 @@ async fn invalid_config_on_sighup_keeps_old_and_counts_error() {
     let h = Harness::standard(TestConfig::new().route(Route::public("/a"))).await;
     h.write_raw_config("[listen]\naddr = \"127.0.0.1:0\"\nbogus_key = 1\n");
     h.signal("HUP");
-    let mut errors = 0.0;
-    for _ in 0..50 {
-        errors = h
-            .metrics()
-            .await
-            .value("scopegate_config_reloads_total", &[("result", "error")]);
-        if errors >= 1.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let errors = reloads(&h, "error", 1.0).await;
     assert_eq!(errors, 1.0, "logs:\n{}", h.logs().join("\n"));
     assert_eq!(
         h.get("/a").send().await.status,
@@ -107,18 +97,25 @@ fn public_all() -> TestConfig {
 /// Sends SIGHUP and waits (bounded) until the `n`th reload was applied.
 async fn reload_applied(h: &Harness, n: f64) {
     h.signal("HUP");
-    let mut ok = 0.0;
+    let ok = reloads(h, "ok", n).await;
+    assert_eq!(ok, n, "reload not applied; logs:\n{}", h.logs().join("\n"));
+}
+
+/// `scopegate_config_reloads_total{result}` once it reaches `n` (bounded: the last
+/// value seen after 5 s).
+async fn reloads(h: &Harness, result: &str, n: f64) -> f64 {
+    let mut count = 0.0;
     for _ in 0..100 {
-        ok = h
+        count = h
             .metrics()
             .await
-            .value("scopegate_config_reloads_total", &[("result", "ok")]);
-        if ok >= n {
+            .value("scopegate_config_reloads_total", &[("result", result)]);
+        if count >= n {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(ok, n, "reload not applied; logs:\n{}", h.logs().join("\n"));
+    count
 }
 
 fn with_header(bytes: usize) -> Vec<u8> {
