@@ -574,10 +574,12 @@ impl Admission {
             let accepted = tokio::select! {
                 biased;
                 () = &mut *shutdown => return Accepted::Stopped,
-                accepted = listener.accept() => accepted,
+                // Before `accept`: a connection made after a reload was applied must
+                // meet the new limits even if this task was woken for both at once.
                 // The permit is dropped: back to the semaphore, or forgotten by the
                 // caller's next `accept` if the limit went down.
                 () = reloaded(&mut self.reloads) => return Accepted::Reloaded,
+                accepted = listener.accept() => accepted,
             };
             match accepted {
                 Ok((stream, remote)) => return Accepted::Connection(permit, stream, remote),
@@ -728,5 +730,32 @@ mod admission {
             Accepted::Connection(..) => {}
             other => panic!("{other:?}"),
         }
+    }
+    #[tokio::test]
+    async fn a_connection_made_after_a_reload_waits_for_the_new_limits() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (mut a, tx) = admission(1);
+        let shutdown = std::future::pending::<()>();
+        let mut shutdown = std::pin::pin!(shutdown);
+        let waiting = a.accept(&listener, || 1, &mut shutdown);
+        tokio::pin!(waiting);
+        // Polled once: a slot taken, waiting for a connection.
+        tokio::select! {
+            biased;
+            early = &mut waiting => panic!("{early:?}"),
+            () = std::future::ready(()) => {}
+        }
+        // Both before the accept loop runs again: the reload is applied, then a client
+        // connects (blocking: the loop is not polled in between).
+        tx.send_replace(());
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        // Lets the reactor see the connection, so both are ready when `waiting` is
+        // polled again (a timer, not a real wait: it is what turns the reactor).
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(
+            matches!(waiting.await, Accepted::Reloaded),
+            "accepted under the limits from before the reload"
+        );
     }
 }
