@@ -301,10 +301,10 @@ impl Introspector {
     /// Evicts matching entries at once from this replica (docs/reference.md#introspection-cache
     /// `POST /cache/purge`) and tells its tunnels; see [`Self::shared`] for the other
     /// replicas.
-    pub fn purge(&self, purge: &Purge) {
+    pub async fn purge(&self, purge: &Purge) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for cache in std::iter::once(&self.cache).chain(self.stale.as_ref()) {
-            cache::evict(cache, purge);
+            cache::evict(cache, purge).await;
         }
         // No receiver (no open tunnel) is the common case, not an error.
         let _ = self.purges.send(Arc::new(purge.clone()));
@@ -399,21 +399,22 @@ mod tests {
         let mut bob = i.watch(&token("tok-b"), &info("bob"));
         assert!(!resolved(&mut alice).await, "no purge yet");
 
-        i.purge(&Purge::Subject("carol".into()));
+        i.purge(&Purge::Subject("carol".into())).await;
         let other = Sha256::digest(b"tok-c").into();
-        i.purge(&Purge::TokenSha256(other));
+        i.purge(&Purge::TokenSha256(other)).await;
         assert!(!resolved(&mut alice).await, "unrelated purges");
         assert!(!resolved(&mut bob).await, "unrelated purges");
 
-        i.purge(&Purge::Subject("alice".into()));
+        i.purge(&Purge::Subject("alice".into())).await;
         assert!(resolved(&mut alice).await, "purge by subject");
         assert!(!resolved(&mut bob).await);
 
-        i.purge(&Purge::TokenSha256(Sha256::digest(b"tok-b").into()));
+        i.purge(&Purge::TokenSha256(Sha256::digest(b"tok-b").into()))
+            .await;
         assert!(resolved(&mut bob).await, "purge by token_sha256");
 
         let mut again = i.watch(&token("tok-b"), &info("bob"));
-        i.purge(&Purge::All);
+        i.purge(&Purge::All).await;
         assert!(resolved(&mut again).await, "purge all");
     }
 
@@ -425,7 +426,7 @@ mod tests {
         let new = introspector(Some(&old), "http://127.0.0.1:9/other");
         drop(old);
         assert!(!resolved(&mut tunnel).await);
-        new.purge(&Purge::Subject("alice".into()));
+        new.purge(&Purge::Subject("alice".into())).await;
         assert!(resolved(&mut tunnel).await);
     }
 
@@ -434,7 +435,7 @@ mod tests {
         let i = introspector(None, "http://127.0.0.1:9/introspect");
         let mut tunnel = i.watch(&token("tok-a"), &info("alice"));
         for _ in 0..=PURGE_BACKLOG {
-            i.purge(&Purge::Subject("someone-else".into()));
+            i.purge(&Purge::Subject("someone-else".into())).await;
         }
         assert!(resolved(&mut tunnel).await, "fail closed after lagging");
     }

@@ -90,9 +90,7 @@ impl State {
             if let Some(shared) = introspector.shared() {
                 shared.link().set_target(crate::introspect::shared::Target {
                     introspector: Arc::downgrade(introspector),
-                    jwt: validator
-                        .jwt()
-                        .map(|jwt| crate::introspect::shared::Evictor(Box::new(jwt.purger()))),
+                    jwt: validator.jwt().map(crate::jwt::JwtValidator::purger),
                 });
             }
         }
@@ -108,8 +106,8 @@ impl State {
     }
 
     /// Evicts cached introspection answers and validated JWTs (docs/reference.md#purge).
-    pub fn purge(&self, purge: &Purge) {
-        self.validator.purge(purge);
+    pub async fn purge(&self, purge: &Purge) {
+        self.validator.purge(purge).await;
     }
 
     /// docs/reference.md#shared-cache `POST /cache/purge`: evicts here, then deletes the
@@ -120,12 +118,12 @@ impl State {
         &self,
         purge: &Purge,
     ) -> Result<(), crate::introspect::shared::PurgeError> {
-        self.purge(purge);
+        self.purge(purge).await;
         let Some(shared) = self.validator.introspector().and_then(|i| i.shared()) else {
             return Ok(());
         };
         let result = shared.purge(purge).await;
-        self.purge(purge);
+        self.purge(purge).await;
         result
     }
 

@@ -200,12 +200,12 @@ impl Validator {
     }
 
     /// Evicts cached introspection answers and validated JWTs (docs/reference.md#purge).
-    pub fn purge(&self, purge: &Purge) {
+    pub async fn purge(&self, purge: &Purge) {
         if let Some(introspector) = self.introspector() {
-            introspector.purge(purge);
+            introspector.purge(purge).await;
         }
         if let Some(jwt) = self.jwt() {
-            jwt.purge(purge);
+            jwt.purge(purge).await;
         }
     }
 }

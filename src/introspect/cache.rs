@@ -119,20 +119,22 @@ impl Entry {
 }
 
 /// Evicts the entries of `cache` that `purge` covers, at once.
-pub(crate) fn evict(cache: &AnswerCache, purge: &Purge) {
-    // `invalidate_entries_if` only fails when closures are unsupported, which `build`
-    // enables.
+pub(crate) async fn evict(cache: &AnswerCache, purge: &Purge) {
     match purge {
         Purge::All => cache.invalidate_all(),
+        // One pass over the entries rather than moka's invalidation closures, which
+        // cost every entry ~32 bytes for an operation that is rare (docs/reference.md#cache-entry-size).
         Purge::Subject(s) => {
-            let subject = s.clone();
-            let _ =
-                cache.invalidate_entries_if(move |_, e| e.info.subject() == Some(subject.as_str()));
+            let keys: Vec<TokenDigest> = cache
+                .iter()
+                .filter(|(_, e)| e.info.subject() == Some(s.as_str()))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in keys {
+                cache.invalidate(&key).await;
+            }
         }
-        Purge::TokenSha256(d) => {
-            let key = TokenDigest::from_sha256(*d);
-            let _ = cache.invalidate_entries_if(move |k, _| *k == key);
-        }
+        Purge::TokenSha256(d) => cache.invalidate(&TokenDigest::from_sha256(*d)).await,
     }
 }
 
@@ -154,7 +156,6 @@ pub(crate) fn build(max_entries: u64) -> AnswerCache {
     Cache::builder()
         .max_capacity(max_entries)
         .expire_after(EntryExpiry)
-        .support_invalidation_closures()
         .build()
 }
 

@@ -140,7 +140,14 @@ pub struct Target {
 }
 
 /// Evicts what a purge covers from a cache this module does not own (validated JWTs).
-pub struct Evictor(pub Box<dyn Fn(&Purge) + Send + Sync>);
+#[allow(clippy::type_complexity, reason = "one boxed async callback")]
+pub struct Evictor(
+    pub  Box<
+        dyn Fn(Purge) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+            + Send
+            + Sync,
+    >,
+);
 
 impl std::fmt::Debug for Evictor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -261,13 +268,13 @@ impl Link {
         self.target.store(Some(Arc::new(target)));
     }
 
-    fn apply_remote(&self, purge: &Purge) {
+    async fn apply_remote(&self, purge: &Purge) {
         if let Some(target) = self.target.load_full() {
             if let Some(introspector) = target.introspector.upgrade() {
-                introspector.purge(purge);
+                introspector.purge(purge).await;
             }
             if let Some(jwt) = &target.jwt {
-                (jwt.0)(purge);
+                (jwt.0)(purge.clone()).await;
             }
         }
     }
@@ -453,7 +460,7 @@ async fn subscribe(link: Weak<Link>, mut stop: watch::Receiver<()>) {
         match attempt {
             Ok(Ok(pubsub)) => {
                 let Some(strong) = link.upgrade() else { return };
-                strong.apply_remote(&Purge::All);
+                strong.apply_remote(&Purge::All).await;
                 strong.heard();
                 drop(strong);
                 if established_before {
@@ -515,7 +522,7 @@ async fn listen(
                 match strong.keys.open_message(channel, message.get_payload_bytes()) {
                     Some(Message { sender, .. }) if sender == strong.sender => {}
                     Some(Message { purge, .. }) => {
-                        strong.apply_remote(&purge);
+                        strong.apply_remote(&purge).await;
                         tracing::info!(purge = purge_kind(&purge), "shared cache: purge from another replica applied");
                     }
                     None => tracing::warn!("shared cache: a purge message did not authenticate; ignored (another key_file?)"),
