@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use http::HeaderValue;
 
-use super::info::Scope;
+use super::info::{Kept, Members, Scope};
 
 /// Distinct values an interning table holds; past that, values are kept per answer
 /// (memory stays bounded under any mix of answers).
@@ -40,6 +40,8 @@ pub struct Needs {
     names: Interner<Arc<str>>,
     texts: Interner<Text>,
     scopes: Interner<Arc<Scope>>,
+    /// Whole member lists of scalars, keyed by [`members_key`].
+    lists: Interner<Members>,
 }
 
 /// One member to keep.
@@ -75,6 +77,7 @@ impl Needs {
             names: Interner::default(),
             texts: Interner::default(),
             scopes: Interner::default(),
+            lists: Interner::default(),
         }
     }
 
@@ -123,6 +126,7 @@ impl Needs {
             names: Interner::default(),
             texts: Interner::default(),
             scopes: Interner::default(),
+            lists: Interner::default(),
         }
     }
 
@@ -165,6 +169,43 @@ impl Needs {
     pub(super) fn scope(&self, text: &str, make: impl FnOnce() -> Arc<Scope>) -> Arc<Scope> {
         self.scopes.get(text, make)
     }
+
+    /// An answer's kept members, shared with earlier answers whose kept members are the
+    /// same scalars (`shareable`: none of them is a per-user string).
+    pub(super) fn members(&self, members: Vec<(Arc<str>, Kept)>, shareable: bool) -> Members {
+        match shareable.then(|| members_key(&members)).flatten() {
+            Some(key) => self.lists.get(&key, || Members::from(members)),
+            None => Members::from(members),
+        }
+    }
+}
+
+/// A text that two member lists share exactly when they are equal: each member's name,
+/// kind and value, length-prefixed. `None` for arrays and objects (rarely repeated).
+fn members_key(members: &[(Arc<str>, Kept)]) -> Option<String> {
+    use std::borrow::Cow;
+    use std::fmt::Write;
+    let mut key = String::new();
+    for (name, kept) in members {
+        let (kind, value) = match kept {
+            Kept::Null => ('z', Cow::Borrowed("")),
+            Kept::Bool(b) => ('b', Cow::Borrowed(if *b { "true" } else { "false" })),
+            Kept::Number(n) => ('n', Cow::Owned(n.to_string())),
+            Kept::Str(t) => ('s', Cow::Borrowed(t.as_str())),
+            // A header's rendering follows from its value: key the value.
+            Kept::Rendered(r) => match &r.0 {
+                serde_json::Value::Bool(b) => {
+                    ('B', Cow::Borrowed(if *b { "true" } else { "false" }))
+                }
+                serde_json::Value::Number(n) => ('N', Cow::Owned(n.to_string())),
+                _ => return None,
+            },
+            Kept::Json(_) => return None,
+        };
+        // Infallible: writing to a String.
+        let _ = write!(key, "{}:{name}{kind}{}:{value}", name.len(), value.len());
+    }
+    Some(key)
 }
 
 // === impl Text ===
