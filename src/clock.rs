@@ -17,6 +17,12 @@ pub(crate) fn now() -> Instant {
     Instant::now()
 }
 
+/// `d` in whole milliseconds, rounded down and capped at `u32::MAX` (~49 days): a cache
+/// entry's lifetime in 4 bytes rather than a 16-byte `Duration`, never longer than `d`.
+pub(crate) fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
 /// Whether `lifetime` has passed since `since`.
 pub(crate) fn has_passed(since: Instant, lifetime: Duration) -> bool {
     now().saturating_duration_since(since) >= lifetime

@@ -14,9 +14,11 @@
 //! 4. the claims: `iss`, `aud`, `exp` (required), `nbf`, `iat`, with `leeway`.
 //!
 //! A validated token is cached like an introspection answer (keyed by its SHA-256
-//! digest, for `min(ttl, exp − now)`); a hit skips steps 1–3, never step 4. The hit path
-//! is one digest, one lookup and step 4 on claims extracted once at insertion
-//! (`Checked`): no base64, no JSON, no claim-map lookup per request.
+//! digest, for `min(ttl, exp − now)`); a hit skips steps 1–3, never step 4's time
+//! checks. The hit path is one digest, one lookup and one comparison with the token's
+//! validity [`Window`], worked out once at insertion: no base64, no JSON, no claim-map
+//! lookup per request. `iss` and `aud` need no second look: a cached token passed them,
+//! and the cache is dropped whenever any issuer's table changes.
 
 pub(crate) mod fetch;
 pub(crate) mod keys;
@@ -72,24 +74,31 @@ pub struct JwtValidator {
 /// Validated JWTs by the SHA-256 of the whole token (header, payload and signature, so
 /// no other token can hit an entry). The cache is the JWT validator's own, so the key
 /// needs no domain prefix, and it is also the `token_sha256` that purge matches.
-type JwtCache = Cache<[u8; 32], Arc<Cached>>;
+type JwtCache = Cache<[u8; 32], Cached>;
 
-/// One validated JWT.
+/// One validated JWT, stored by value in moka's node (48 bytes, no allocation of its
+/// own): cloning it on a hit is one reference count.
+#[derive(Clone)]
 struct Cached {
     /// The answer the rest of the pipeline reads.
     info: Arc<TokenInfo>,
-    /// The issuer that verified it (the cache is dropped when any issuer changes).
-    issuer: Arc<Issuer>,
-    /// The claims step 4 reads, extracted once.
-    claims: Checked,
-    /// How long it answers, from `created` on [`crate::clock`] (moka keeps it as
-    /// long, on its own clock): `min(ttl, exp − now)`.
-    lifetime: Duration,
+    /// When its time claims hold, checked again on every hit.
+    window: Window,
+    /// How long it answers, in whole milliseconds from `created` on [`crate::clock`]
+    /// (moka keeps it as long, on its own clock): `min(ttl, exp − now)`.
+    lifetime_ms: u32,
     created: Instant,
 }
 
-/// The claims checked on every request (docs/reference.md#claims), taken from the
-/// validated token once, so that a cache hit needs no map lookup.
+/// When a verified token's time claims hold: from `max(nbf, iat) − leeway` (inclusive)
+/// until `exp + leeway` (exclusive), in Unix seconds (docs/reference.md#claims).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    from: i64,
+    until: i64,
+}
+
+/// The claims step 4 checks (docs/reference.md#claims), taken from the verified token.
 #[derive(Debug)]
 struct Checked {
     iss: Option<Box<str>>,
@@ -216,19 +225,12 @@ impl JwtValidator {
         }
         // One digest: the cache key on a hit, also the purge digest on a miss.
         let key: [u8; 32] = Sha256::digest(token).into();
-        if let Some(entry) = self
-            .cache
-            .get(&key)
-            .await
-            .filter(|e| !crate::clock::has_passed(e.created, e.lifetime))
-        {
-            // A hit skips the signature, never the claim checks.
-            let result = entry.issuer.check_claims(&entry.claims, now);
-            return self.count(
-                result
-                    .map(|()| entry.info.clone())
-                    .map_err(Failure::Invalid),
-            );
+        if let Some(entry) = self.cache.get(&key).await.filter(|e| {
+            !crate::clock::has_passed(e.created, Duration::from_millis(e.lifetime_ms.into()))
+        }) {
+            // A hit skips the signature, never the time checks.
+            let result = entry.window.check(now).map(|()| entry.info);
+            return self.count(result.map_err(Failure::Invalid));
         }
         let Ok(text) = std::str::from_utf8(token) else {
             return Verdict::NotJwt;
@@ -242,23 +244,18 @@ impl JwtValidator {
         // Boxed: a cache hit never gets here, and verification's state (a possible JWKS
         // fetch) would otherwise widen every request's future.
         let verdict = match Box::pin(issuer.verify(jwt, now, &self.needs)).await {
-            Ok((info, claims)) => {
+            Ok((info, window, exp)) => {
                 let info = Arc::new(info);
-                let ttl = self.cache_config.ttl;
-                let lifetime = match claims.exp {
-                    Some(exp) => ttl.min(Duration::from_secs(
-                        u64::try_from(exp.saturating_sub(now)).unwrap_or(0),
-                    )),
-                    None => Duration::ZERO,
-                };
+                let lifetime = self.cache_config.ttl.min(Duration::from_secs(
+                    u64::try_from(exp.saturating_sub(now)).unwrap_or(0),
+                ));
                 let entry = Cached {
                     info: info.clone(),
-                    issuer: issuer.clone(),
-                    claims,
-                    lifetime,
+                    window,
+                    lifetime_ms: crate::clock::millis(lifetime),
                     created: crate::clock::now(),
                 };
-                self.cache.insert(key, Arc::new(entry)).await;
+                self.cache.insert(key, entry).await;
                 Ok(info)
             }
             Err(failure) => Err(failure),
@@ -319,14 +316,29 @@ async fn evict(cache: &JwtCache, purge: &Purge) {
 
 // The trait's signature names std's Instant; we never read it.
 #[allow(clippy::disallowed_types)]
-impl moka::Expiry<[u8; 32], Arc<Cached>> for CachedExpiry {
+impl moka::Expiry<[u8; 32], Cached> for CachedExpiry {
     fn expire_after_create(
         &self,
         _key: &[u8; 32],
-        value: &Arc<Cached>,
+        value: &Cached,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(value.lifetime)
+        Some(Duration::from_millis(value.lifetime_ms.into()))
+    }
+}
+
+// === impl Window ===
+
+impl Window {
+    /// `exp` first, then `nbf`/`iat`: an expired token says so even if also early.
+    fn check(self, now: i64) -> Result<(), TokenProblem> {
+        if now >= self.until {
+            return Err(TokenProblem::Expired);
+        }
+        if self.from > now {
+            return Err(TokenProblem::NotYetValid);
+        }
+        Ok(())
     }
 }
 
@@ -437,7 +449,7 @@ impl Issuer {
         jwt: Parsed<'_>,
         now: i64,
         needs: &Needs,
-    ) -> Result<(TokenInfo, Checked), Failure> {
+    ) -> Result<(TokenInfo, Window, i64), Failure> {
         // 1. Header, before any key is looked at.
         let alg_name = jwt.header.get("alg").and_then(Value::as_str);
         let alg = alg_name
@@ -492,8 +504,9 @@ impl Issuer {
         // 4. Claims, then the answer the rest of the pipeline reads.
         let claims = Checked::of(&jwt.claims);
         let info = self.token_info(jwt.claims, needs)?;
-        self.check_claims(&claims, now)?;
-        Ok((info, claims))
+        let window = self.check_claims(&claims, now)?;
+        // `exp` is there: check_claims refuses a token without it.
+        Ok((info, window, claims.exp.unwrap_or(now)))
     }
 
     /// The claims as an introspection-style answer: `active`, `scope` from
@@ -528,9 +541,9 @@ impl Issuer {
         TokenInfo::compact(&claims, needs).map_err(|_| TokenProblem::Malformed)
     }
 
-    /// docs/reference.md#claims, on every request (cache hits too): the same function
-    /// for a fresh token and a cached one.
-    fn check_claims(&self, claims: &Checked, now: i64) -> Result<(), TokenProblem> {
+    /// docs/reference.md#claims: every claim of a fresh token, and the window its time
+    /// claims hold in, which [`Window::check`] applies to it now and on every cache hit.
+    fn check_claims(&self, claims: &Checked, now: i64) -> Result<Window, TokenProblem> {
         let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(i64::MAX);
         if claims.iss.as_deref() != Some(self.config.issuer.as_str()) {
             return Err(TokenProblem::WrongIssuer);
@@ -540,20 +553,20 @@ impl Issuer {
             return Err(TokenProblem::WrongAudience);
         }
         let exp = claims.exp.ok_or(TokenProblem::Malformed)?;
-        if now >= exp.saturating_add(leeway) {
-            return Err(TokenProblem::Expired);
-        }
+        let mut from = i64::MIN;
         for at in [claims.nbf, claims.iat] {
             match at {
                 Time::Absent => {}
                 Time::Malformed => return Err(TokenProblem::Malformed),
-                Time::At(at) if at > now.saturating_add(leeway) => {
-                    return Err(TokenProblem::NotYetValid)
-                }
-                Time::At(_) => {}
+                Time::At(at) => from = from.max(at.saturating_sub(leeway)),
             }
         }
-        Ok(())
+        let window = Window {
+            from,
+            until: exp.saturating_add(leeway),
+        };
+        window.check(now)?;
+        Ok(window)
     }
 
     /// An unknown `kid` (or no key set yet): one re-fetch, at most once per 30 s.
@@ -641,7 +654,31 @@ fn numeric(value: Option<&Value>) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::has_two_dots;
+    use super::{has_two_dots, Cached, Window};
+    use crate::claims::TokenProblem;
+
+    #[test]
+    fn a_window_holds_from_its_start_until_before_its_end() {
+        let window = Window {
+            from: 100,
+            until: 200,
+        };
+        assert_eq!(window.check(99), Err(TokenProblem::NotYetValid));
+        assert_eq!(window.check(100), Ok(()));
+        assert_eq!(window.check(199), Ok(()));
+        assert_eq!(window.check(200), Err(TokenProblem::Expired));
+        // Both wrong (a clock far off): expiry is what the caller hears.
+        let odd = Window {
+            from: 300,
+            until: 200,
+        };
+        assert_eq!(odd.check(250), Err(TokenProblem::Expired));
+    }
+
+    #[test]
+    fn a_cached_token_is_48_bytes_in_the_cache_node() {
+        assert_eq!(std::mem::size_of::<Cached>(), 48);
+    }
 
     #[test]
     fn two_dots_exactly_at_any_length() {

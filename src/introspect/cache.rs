@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::CacheConfig;
 use super::TokenInfo;
-use crate::clock::{self, now_unix, Instant};
+use crate::clock::{self, millis, now_unix, Instant};
 
 /// The cache key: the token's SHA-256, never the raw token. A purge by `token_sha256`
 /// is then a key, so an entry carries no digest of its own. No endpoint or client id
@@ -172,11 +172,6 @@ impl Expiry<TokenDigest, Entry> for EntryExpiry {
     ) -> Option<Duration> {
         Some(value.lifetime())
     }
-}
-
-/// `d` in whole milliseconds, rounded down and capped at `u32::MAX`: never longer.
-fn millis(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
