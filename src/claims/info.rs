@@ -191,6 +191,8 @@ impl TokenInfo {
         self.scope.as_ref().map_or(&EMPTY, |s| &s.set)
     }
 
+    /// `None`: no `exp`, or one so far off that it saturates `i64` (`1.7e92`), which
+    /// every check reads the same way: never past.
     pub fn exp(&self) -> Option<i64> {
         (self.exp != NEVER).then_some(self.exp)
     }
@@ -481,6 +483,17 @@ mod tests {
             timed.check(200, &expect),
             Err(TokenProblem::Expired)
         ));
+    }
+
+    #[test]
+    fn an_exp_beyond_i64_never_expires_and_one_before_it_has_expired() {
+        let expect = Expectations::default();
+        let far = info(serde_json::json!({"active": true, "exp": 1.7e92}));
+        assert_eq!(far.exp(), None);
+        assert!(far.check(i64::MAX - 1, &expect).is_ok());
+        let past = info(serde_json::json!({"active": true, "exp": -1.7e92}));
+        assert_eq!(past.exp(), Some(i64::MIN));
+        assert!(matches!(past.check(0, &expect), Err(TokenProblem::Expired)));
     }
 
     #[test]
