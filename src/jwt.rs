@@ -225,9 +225,12 @@ impl JwtValidator {
         }
         // One digest: the cache key on a hit, also the purge digest on a miss.
         let key: [u8; 32] = Sha256::digest(token).into();
-        if let Some(entry) = self.cache.get(&key).await.filter(|e| {
-            !crate::clock::has_passed(e.created, Duration::from_millis(e.lifetime_ms.into()))
-        }) {
+        if let Some(entry) = self
+            .cache
+            .get(&key)
+            .await
+            .filter(|e| !crate::clock::has_passed(e.created, e.lifetime()))
+        {
             // A hit skips the signature, never the time checks.
             let result = entry.window.check(now).map(|()| entry.info);
             return self.count(result.map_err(Failure::Invalid));
@@ -323,7 +326,15 @@ impl moka::Expiry<[u8; 32], Cached> for CachedExpiry {
         value: &Cached,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(Duration::from_millis(value.lifetime_ms.into()))
+        Some(value.lifetime())
+    }
+}
+
+// === impl Cached ===
+
+impl Cached {
+    fn lifetime(&self) -> Duration {
+        Duration::from_millis(self.lifetime_ms.into())
     }
 }
 
