@@ -67,11 +67,27 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
+mod common;
+
 const CONNECTIONS: usize = 32;
 const WARMUP_PER_CONNECTION: usize = 100;
 const REQUESTS_PER_CONNECTION: usize = 2000;
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(3);
 const PROXY_WORKERS: usize = 1;
+/// The JSON scenarios' document: the filter's hot-path size.
+const REPORT_BYTES: usize = 10 * 1024;
+/// The second proxy's route: every protected field needs `profile:contact`, which
+/// `demo-write` holds (the answer streams untouched) and `demo-read` lacks (filtered).
+const REPORT_ROUTE: &str = r#"
+[[route]]
+methods = ["GET"]
+path = "/report"
+scopes = ["profile"]
+[route.fields]
+"[].customer.contact" = "profile:contact"
+"[].items[].price" = "profile:contact"
+"[].internal_note" = "profile:contact"
+"#;
 
 /// Threads named here, so CPU can be told apart per role.
 const UPSTREAM_THREAD: &str = "e2e-upstream";
@@ -84,13 +100,24 @@ struct Scenario {
     name: &'static str,
     target: Target,
     path: &'static str,
-    bearer: bool,
+    token: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Target {
+    /// The echo upstream, no proxy: the reference row of the first group.
     Upstream,
     Proxy,
+    /// The 10 KiB JSON upstream, no proxy: the reference row of the second group.
+    ReportUpstream,
+    /// A second proxy in front of the JSON upstream, with a `fields` route.
+    ReportProxy,
+}
+
+impl Target {
+    fn is_direct(self) -> bool {
+        matches!(self, Self::Upstream | Self::ReportUpstream)
+    }
 }
 
 struct Measured {
@@ -105,10 +132,17 @@ struct Measured {
 fn main() {
     print_hardware();
 
-    let (upstream_addr, as_addr) = start_upstream_and_auth_server();
+    let report = Bytes::from(common::orders_document(REPORT_BYTES));
+    let (upstream_addr, report_addr, as_addr) = start_upstreams_and_auth_server(report.clone());
     let dir = tempfile::tempdir().unwrap();
     let (proxy_addr, admin_addr) =
-        start_proxy(&dir.path().join("bench.toml"), upstream_addr, as_addr);
+        start_proxy(&dir.path().join("bench.toml"), upstream_addr, as_addr, "");
+    let (report_proxy_addr, _) = start_proxy(
+        &dir.path().join("report.toml"),
+        report_addr,
+        as_addr,
+        REPORT_ROUTE,
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -119,21 +153,45 @@ fn main() {
             name: "direct",
             target: Target::Upstream,
             path: "/orders/42",
-            bearer: true,
+            token: Some("demo-read"),
         },
         Scenario {
             name: "public",
             target: Target::Proxy,
             path: "/health",
-            bearer: false,
+            token: None,
         },
         Scenario {
             name: "cached",
             target: Target::Proxy,
             path: "/orders/42",
-            bearer: true,
+            token: Some("demo-read"),
+        },
+        Scenario {
+            name: "json-direct",
+            target: Target::ReportUpstream,
+            path: "/report",
+            token: Some("demo-write"),
+        },
+        Scenario {
+            name: "json",
+            target: Target::ReportProxy,
+            path: "/report",
+            token: Some("demo-write"),
+        },
+        Scenario {
+            name: "filtered",
+            target: Target::ReportProxy,
+            path: "/report",
+            token: Some("demo-read"),
         },
     ];
+    rt.block_on(check_report_scenarios(report_proxy_addr, &report));
+    // `cargo bench --bench end_to_end -- filtered json` runs only those (for a profile).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let ticks_per_s = clock_ticks_per_second();
     println!(
         "load: {CONNECTIONS} connections x {REQUESTS_PER_CONNECTION} requests \
@@ -142,7 +200,7 @@ fn main() {
     );
     println!();
     println!(
-        "{:<8} {:>8} {:>9} {:>8} {:>8} {:>10} {:>11} {:>11} {:>11}",
+        "{:<11} {:>8} {:>9} {:>8} {:>8} {:>10} {:>11} {:>11} {:>11}",
         "scenario",
         "requests",
         "req/s",
@@ -154,31 +212,54 @@ fn main() {
         "proxy thr"
     );
     let mut direct: Option<(f64, f64)> = None;
-    for scenario in scenarios {
+    let mut proxy_cpu = Vec::new();
+    for scenario in scenarios
+        .into_iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| o == s.name))
+    {
         let addr = match scenario.target {
             Target::Upstream => upstream_addr,
             Target::Proxy => proxy_addr,
+            Target::ReportUpstream => report_addr,
+            Target::ReportProxy => report_proxy_addr,
         };
+        if scenario.target.is_direct() {
+            direct = None;
+        }
         let m = rt.block_on(run(scenario, addr));
         let rps = m.requests as f64 / m.elapsed.as_secs_f64();
         let cpu_us = m.cpu_ticks as f64 * 1e6 / ticks_per_s / m.requests as f64;
         let proxy_us = m.proxy_ticks as f64 * 1e6 / ticks_per_s / m.requests as f64;
         let (p50, p99) = (percentile(&m.latencies, 50), percentile(&m.latencies, 99));
         let (vs, extra) = match direct {
-            None => {
+            None if scenario.target.is_direct() => {
                 direct = Some((rps, cpu_us));
                 ("1.00x".to_string(), "-".to_string())
             }
+            None => ("-".to_string(), "-".to_string()),
             Some((d_rps, d_cpu)) => (
                 format!("{:.2}x", rps / d_rps),
                 format!("{:+.1}", cpu_us - d_cpu),
             ),
         };
         println!(
-            "{:<8} {:>8} {:>9.0} {:>8} {:>8} {:>10} {:>11.1} {:>11} {:>11.1}",
+            "{:<11} {:>8} {:>9.0} {:>8} {:>8} {:>10} {:>11.1} {:>11} {:>11.1}",
             scenario.name, m.requests, rps, p50, p99, vs, cpu_us, extra, proxy_us
         );
+        proxy_cpu.push((scenario.name, proxy_us));
     }
+    let proxy_us = |name: &str| {
+        proxy_cpu
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(f64::NAN, |(_, us)| *us)
+    };
+    println!();
+    println!(
+        "filtered / json, proxy threads' CPU per request: {:.2}x ({} B document, every order loses 3 fields)",
+        proxy_us("filtered") / proxy_us("json"),
+        report.len()
+    );
     println!();
     println!(
         "vs direct: req/s ratio. cpu µs/req: whole process (generator + upstream + proxy). \
@@ -256,6 +337,7 @@ struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
     scenario: Scenario,
     host: String,
+    authorization: Option<http::HeaderValue>,
 }
 
 impl Connection {
@@ -270,14 +352,17 @@ impl Connection {
             sender,
             scenario,
             host: addr.to_string(),
+            authorization: scenario
+                .token
+                .map(|t| http::HeaderValue::try_from(format!("Bearer {t}")).unwrap()),
         }
     }
 
     /// Sends one request and reads the whole response; anything but 200 stops the bench.
-    async fn send(&mut self) {
+    async fn send(&mut self) -> Bytes {
         let mut req = Request::get(self.scenario.path).header(HOST, &self.host);
-        if self.scenario.bearer {
-            req = req.header(AUTHORIZATION, "Bearer demo-read");
+        if let Some(authorization) = &self.authorization {
+            req = req.header(AUTHORIZATION, authorization);
         }
         let req = req.body(Empty::new()).unwrap();
         self.sender.ready().await.unwrap();
@@ -291,7 +376,45 @@ impl Connection {
             self.scenario.name,
             String::from_utf8_lossy(&body)
         );
+        body
     }
+}
+
+/// Before measuring: the JSON route streams the document untouched for a token with
+/// every listed scope, and removes the protected fields for one without.
+async fn check_report_scenarios(proxy: SocketAddr, report: &Bytes) {
+    let fetch = |token: &'static str| async move {
+        let mut conn = Connection::open(
+            proxy,
+            Scenario {
+                name: "check",
+                target: Target::ReportProxy,
+                path: "/report",
+                token: Some(token),
+            },
+        )
+        .await;
+        conn.send().await
+    };
+    assert_eq!(
+        fetch("demo-write").await,
+        *report,
+        "json: not streamed untouched"
+    );
+    let filtered: serde_json::Value = serde_json::from_slice(&fetch("demo-read").await).unwrap();
+    let mut expected: serde_json::Value = serde_json::from_slice(report).unwrap();
+    for order in expected.as_array_mut().unwrap() {
+        let order = order.as_object_mut().unwrap();
+        order.shift_remove("internal_note");
+        order["customer"]
+            .as_object_mut()
+            .unwrap()
+            .shift_remove("contact");
+        for item in order["items"].as_array_mut().unwrap() {
+            item.as_object_mut().unwrap().shift_remove("price");
+        }
+    }
+    assert_eq!(filtered, expected, "filtered: wrong fields removed");
 }
 
 /// `GET /metrics` on the admin listener.
@@ -312,8 +435,34 @@ async fn fetch_metrics(admin: SocketAddr) -> String {
 
 // === setup ===
 
-/// The echo upstream and the demo authorization server, on one thread of their own.
-fn start_upstream_and_auth_server() -> (SocketAddr, SocketAddr) {
+/// Answers every request with `body` as `application/json`.
+async fn serve_json(listener: TcpListener, body: Bytes) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let body = body.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |_req| {
+                let body = body.clone();
+                async move {
+                    let rsp = hyper::Response::builder()
+                        .header(http::header::CONTENT_TYPE, "application/json")
+                        .body(http_body_util::Full::new(body))
+                        .unwrap();
+                    Ok::<_, std::convert::Infallible>(rsp)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The echo upstream, the JSON upstream (`report` for every request) and the demo
+/// authorization server, on one thread of their own.
+fn start_upstreams_and_auth_server(report: Bytes) -> (SocketAddr, SocketAddr, SocketAddr) {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name(UPSTREAM_THREAD.into())
@@ -324,10 +473,16 @@ fn start_upstream_and_auth_server() -> (SocketAddr, SocketAddr) {
                 .unwrap();
             rt.block_on(async move {
                 let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let json = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let auth = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send((echo.local_addr().unwrap(), auth.local_addr().unwrap()))
-                    .unwrap();
+                tx.send((
+                    echo.local_addr().unwrap(),
+                    json.local_addr().unwrap(),
+                    auth.local_addr().unwrap(),
+                ))
+                .unwrap();
                 tokio::spawn(scopegate::internals::demo::echo::serve(echo));
+                tokio::spawn(serve_json(json, report));
                 scopegate::internals::demo::auth_server::serve(
                     auth,
                     "demo".into(),
@@ -346,6 +501,7 @@ fn start_proxy(
     config_path: &std::path::Path,
     upstream: SocketAddr,
     auth: SocketAddr,
+    extra_routes: &str,
 ) -> (SocketAddr, SocketAddr) {
     let text = format!(
         r#"
@@ -385,6 +541,7 @@ public = true
 methods = ["GET"]
 path = "/orders/{{id}}"
 scopes = ["orders:read"]
+{extra_routes}
 "#
     );
     let dir = config_path.parent().unwrap();

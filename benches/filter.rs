@@ -26,7 +26,9 @@
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
 use scopegate::internals::filter::FieldRules;
-use serde_json::{json, Value};
+use serde_json::Value;
+
+mod common;
 
 const SIZES: &[usize] = &[1024, 10 * 1024, 64 * 1024];
 
@@ -35,41 +37,17 @@ fn main() {
 }
 
 fn rules() -> FieldRules {
-    FieldRules::compile(vec![
-        ("[].customer.contact".into(), "profile:contact".into()),
-        ("[].items[].price".into(), "billing".into()),
-        ("[].internal_note".into(), "admin".into()),
-    ])
+    FieldRules::compile(
+        common::ORDERS_FIELDS
+            .iter()
+            .map(|(path, scope)| (path.to_string(), scope.to_string()))
+            .collect(),
+    )
     .unwrap()
 }
 
-/// Orders appended until the serialized array reaches `size` bytes (overshoot < 1 order).
 fn document(size: usize) -> Vec<u8> {
-    let mut orders = Vec::new();
-    let mut len = 2;
-    let mut i = 0u64;
-    while len < size {
-        let order = json!({
-            "id": format!("ord_{i:08}"),
-            "status": if i % 3 == 0 { "shipped" } else { "open" },
-            "created_at": "2024-05-01T12:34:56Z",
-            "customer": {
-                "id": 1000 + i,
-                "name": "Zoë Example",
-                "contact": { "email": "zoe@example.com", "phone": "+1 555 0100" }
-            },
-            "items": [
-                { "sku": "A-1", "qty": 2, "price": 19.99 },
-                { "sku": "B-22", "qty": 1, "price": 5.5 }
-            ],
-            "internal_note": "call before delivery",
-            "total": 45.48
-        });
-        len += serde_json::to_vec(&order).unwrap().len() + 1;
-        orders.push(order);
-        i += 1;
-    }
-    serde_json::to_vec(&Value::Array(orders)).unwrap()
+    common::orders_document(size)
 }
 
 #[divan::bench(args = SIZES)]

@@ -7,8 +7,8 @@
 //!
 //! Per response the proxy asks [`FieldRules::removes_any`] first: when the token holds
 //! every listed scope the body streams through untouched. Otherwise it buffers the body
-//! and calls [`FieldRules::filter`], which parses and re-serializes it in one pass
-//! (`filter/stream.rs`) with the denied fields left out. Only denied rules apply; a
+//! and calls [`FieldRules::filter`], which walks it in one pass (`filter/stream.rs`),
+//! leaving the denied fields out and copying everything else as the upstream wrote it. Only denied rules apply; a
 //! path that does not reach anything in a given document (missing key, string where an
 //! object was expected, …) removes nothing and is not an error. A body that is not valid JSON
 //! is an error, never passed through: unfiltered data must not reach the client.
@@ -91,7 +91,8 @@ impl FieldRules {
         self.scopes.iter().any(|scope| !has_scope(scope))
     }
 
-    /// Removes every listed field whose scope `has_scope` denies; re-serializes compactly.
+    /// Removes every listed field whose scope `has_scope` denies. Objects the rules reach
+    /// into are rewritten compactly; every other value is copied byte for byte.
     pub fn filter(
         &self,
         body: &[u8],

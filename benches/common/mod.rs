@@ -162,3 +162,41 @@ pub fn bearer(token: &str) -> BearerToken {
         .unwrap()
         .unwrap()
 }
+
+/// A realistic JSON list response of at least `size` bytes (overshoot < one order): a
+/// top-level array of orders, each with a nested `customer.contact` object, line items
+/// with a `price`, and an `internal_note`. The field-filter benches remove those three.
+pub fn orders_document(size: usize) -> Vec<u8> {
+    let mut orders = Vec::new();
+    let mut len = 2;
+    let mut i = 0u64;
+    while len < size {
+        let order = serde_json::json!({
+            "id": format!("ord_{i:08}"),
+            "status": if i % 3 == 0 { "shipped" } else { "open" },
+            "created_at": "2024-05-01T12:34:56Z",
+            "customer": {
+                "id": 1000 + i,
+                "name": "Zoë Example",
+                "contact": { "email": "zoe@example.com", "phone": "+1 555 0100" }
+            },
+            "items": [
+                { "sku": "A-1", "qty": 2, "price": 19.99 },
+                { "sku": "B-22", "qty": 1, "price": 5.5 }
+            ],
+            "internal_note": "call before delivery",
+            "total": 45.48
+        });
+        len += serde_json::to_vec(&order).unwrap().len() + 1;
+        orders.push(order);
+        i += 1;
+    }
+    serde_json::to_vec(&serde_json::Value::Array(orders)).unwrap()
+}
+
+/// The rules that go with [`orders_document`], as `[route.fields]` (path, scope) pairs.
+pub const ORDERS_FIELDS: &[(&str, &str)] = &[
+    ("[].customer.contact", "profile:contact"),
+    ("[].items[].price", "billing"),
+    ("[].internal_note", "admin"),
+];

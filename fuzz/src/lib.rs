@@ -122,42 +122,6 @@ impl Json {
             }
         }
     }
-
-    /// Compact serialization, byte for byte what `serde_json::to_vec` writes for the
-    /// same document (duplicates written as they come).
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.write(&mut out);
-        out
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        match self {
-            Json::Leaf(v) => serde_json::to_writer(&mut *out, v).expect("Vec write"),
-            Json::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    item.write(out);
-                }
-                out.push(b']');
-            }
-            Json::Object(members) => {
-                out.push(b'{');
-                for (i, (k, v)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    serde_json::to_writer(&mut *out, k).expect("Vec write");
-                    out.push(b':');
-                    v.write(out);
-                }
-                out.push(b'}');
-            }
-        }
-    }
 }
 
 impl<'de> Deserialize<'de> for Json {

@@ -1,18 +1,29 @@
-//! One-pass filter: parse JSON with serde_json and write it back compactly, dropping
+//! One-pass filter: walk the JSON with serde_json along the rule tree only, dropping
 //! denied fields on the way, without building a `serde_json::Value`.
 //!
-//! The output is byte-for-byte what `serde_json::to_vec` of the filtered `Value` would
-//! be, except that duplicate keys are kept rather than collapsed to the last one. Every
-//! copy of a duplicate goes through the same rule, so a protected field cannot survive
-//! through a duplicate either way.
+//! Where the walk goes (objects and arrays that some denied rule reaches into), the
+//! structure is written back compactly: `{`, keys, `:`, `,`. Every value below which
+//! nothing is denied is copied as the upstream wrote it, as serde_json's `RawValue`:
+//! validated (grammar, escapes; UTF-8 once for the whole body) but neither decoded nor
+//! re-encoded. So numbers keep every digit (an integer beyond 64 bits, `1.50`), strings
+//! keep their escapes, and the cost is a scan rather than a parse and a re-serialization.
+//! That copy is serde_json's iterative skipper, so nesting depth below the rules is no
+//! limit and cannot exhaust the stack.
 //!
-//! Removed values are still parsed and written, then cut off: the document is validated
-//! exactly as strictly whichever fields the token may see.
+//! Duplicate keys are kept, not collapsed to the last one. Every copy of a duplicate goes
+//! through the same rule, so a protected field cannot survive through a duplicate either
+//! way. Removed values are read through and validated like kept ones: the document is
+//! checked as strictly whichever fields the token may see.
+//!
+//! One difference in strictness remains, and it fails closed: a number beyond `f64`
+//! (`1e400`) standing where a rule path expects an object or array is read as a number
+//! there, which serde_json refuses; anywhere else it is copied as written.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::tree::{live, Denied, Node};
 
@@ -23,7 +34,13 @@ pub(super) fn transcode(
     body: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // JSON is UTF-8 (RFC 8259 §8.1). One check of the whole body here spares serde_json
+    // one per string and per copied value, which costs more than the rest of the walk on
+    // short strings. Outside strings any byte above 0x7F is a syntax error anyway, so
+    // this accepts exactly what `from_slice` accepts.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| de::Error::custom(format_args!("response body is not UTF-8 ({e})")))?;
+    let mut de = serde_json::Deserializer::from_str(text);
     Emit {
         out,
         node: live(Some(root), denied),
@@ -51,7 +68,16 @@ impl<'de> DeserializeSeed<'de> for Emit<'_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        de.deserialize_any(self)
+        match self.node {
+            // Nothing below is denied: the value's own bytes, validated by serde_json
+            // (structure, escapes, UTF-8) but neither decoded nor re-encoded.
+            None => {
+                let raw = <&'de RawValue>::deserialize(de)?;
+                self.out.extend_from_slice(raw.get().as_bytes());
+                Ok(())
+            }
+            Some(_) => de.deserialize_any(self),
+        }
     }
 }
 
@@ -121,29 +147,23 @@ impl<'de> Visitor<'de> for Emit<'_, '_> {
         out.push(b'{');
         let mut first = true;
         while let Some(key) = map.next_key_seed(Key)? {
-            let mark = out.len();
+            let field = node.and_then(|n| n.field(&key));
+            if field.is_some_and(|f| f.is_removed(denied)) {
+                // Still read through: the document is validated whatever the token sees.
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
             if !first {
                 out.push(b',');
             }
-            write(out, &*key)?;
+            first = false;
+            write_key(out, &key)?;
             out.push(b':');
-            let field = node.and_then(|n| n.field(&key));
-            let removed = field.is_some_and(|f| f.is_removed(denied));
-            let next = if removed {
-                None
-            } else {
-                live(field.map(|f| &f.next), denied)
-            };
             map.next_value_seed(Emit {
                 out: &mut *out,
-                node: next,
+                node: live(field.map(|f| &f.next), denied),
                 denied,
             })?;
-            if removed {
-                out.truncate(mark);
-            } else {
-                first = false;
-            }
         }
         out.push(b'}');
         Ok(())
@@ -154,6 +174,21 @@ impl<'de> Visitor<'de> for Emit<'_, '_> {
 fn write<T: serde::Serialize + ?Sized, E: de::Error>(out: &mut Vec<u8>, v: &T) -> Result<(), E> {
     // Writing into a Vec cannot fail; map rather than unwrap all the same.
     serde_json::to_writer(out, v).map_err(E::custom)
+}
+
+/// A key borrowed from the input had no escapes, and the parser refuses raw control
+/// characters: its bytes are already a valid JSON string body. Only a key that had
+/// escapes is encoded again.
+fn write_key<E: de::Error>(out: &mut Vec<u8>, key: &Cow<'_, str>) -> Result<(), E> {
+    match key {
+        Cow::Borrowed(key) => {
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'"');
+            Ok(())
+        }
+        Cow::Owned(key) => write(out, key.as_str()),
+    }
 }
 
 // === impl Key ===
