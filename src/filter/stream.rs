@@ -157,7 +157,7 @@ impl<'de> Visitor<'de> for Emit<'_, '_> {
                 out.push(b',');
             }
             first = false;
-            write_key(out, &key)?;
+            write_key(out, key)?;
             out.push(b':');
             map.next_value_seed(Emit {
                 out: &mut *out,
@@ -179,7 +179,7 @@ fn write<T: serde::Serialize + ?Sized, E: de::Error>(out: &mut Vec<u8>, v: &T) -
 /// A key borrowed from the input had no escapes, and the parser refuses raw control
 /// characters: its bytes are already a valid JSON string body. Only a key that had
 /// escapes is encoded again.
-fn write_key<E: de::Error>(out: &mut Vec<u8>, key: &Cow<'_, str>) -> Result<(), E> {
+fn write_key<E: de::Error>(out: &mut Vec<u8>, key: Cow<'_, str>) -> Result<(), E> {
     match key {
         Cow::Borrowed(key) => {
             out.push(b'"');
