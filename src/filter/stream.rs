@@ -70,7 +70,8 @@ impl<'de> DeserializeSeed<'de> for Emit<'_, '_> {
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
         match self.node {
             // Nothing below is denied: the value's own bytes, validated by serde_json
-            // (structure, escapes, UTF-8) but neither decoded nor re-encoded.
+            // (structure, escapes; UTF-8 was checked for the whole body) but neither
+            // decoded nor re-encoded.
             None => {
                 let raw = <&'de RawValue>::deserialize(de)?;
                 self.out.extend_from_slice(raw.get().as_bytes());
