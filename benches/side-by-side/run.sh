@@ -2,7 +2,7 @@
 # scopegate next to a bare NGINX hop, on loopback, from this repository alone.
 #
 #   benches/side-by-side/run.sh [--scenario one-token|many-token] [--duration S]
-#                               [--threads N] [--connections N]
+#                               [--threads N] [--connections N] [--profile]
 #
 # Runs one upstream (NGINX `return 200`, a 314-byte JSON body), then measures with wrk,
 # one at a time: `direct` (wrk straight at the upstream), `hop` (NGINX as a bare
@@ -16,13 +16,14 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-scenario=one-token duration=10 threads=2 connections=64 tokens=10000
+scenario=one-token duration=10 threads=2 connections=64 tokens=10000 profile=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --scenario) scenario=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
+    --profile) profile=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -45,7 +46,16 @@ if [ "${#need[@]}" -gt 0 ]; then
   [ "$added" = 1 ] && $sudo rm -f /usr/sbin/policy-rc.d
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if [ -z "${SCOPEGATE_BIN:-}" ]; then
+if [ "$profile" = 1 ]; then
+  command -v perf >/dev/null || { echo "--profile needs perf (Debian: linux-perf)" >&2; exit 2; }
+  if [ -z "${SCOPEGATE_BIN:-}" ]; then
+    # Frame pointers, so perf can walk user-space stacks; its own target directory, so
+    # the release build stays as it is.
+    (cd "$root" && RUSTFLAGS="-C force-frame-pointers=yes" CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+      cargo build --release --quiet --target-dir "$root/target/frame-pointers")
+    SCOPEGATE_BIN=$root/target/frame-pointers/release/scopegate
+  fi
+elif [ -z "${SCOPEGATE_BIN:-}" ]; then
   (cd "$root" && cargo build --release --quiet)
   SCOPEGATE_BIN=${CARGO_TARGET_DIR:-$root/target}/release/scopegate
 fi
@@ -124,6 +134,17 @@ tck=$(getconf CLK_TCK)
 # utime+stime in clock ticks of the processes in process group $1 (nginx workers included).
 cpu_of() { local t=0; for p in $(ps -e -o pid=,pgid= | awk -v g="$1" '$2 == g {print $1}'); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
 busy() { awk '/^cpu / {print $2+$3+$4+$7+$8}' /proc/stat; }   # all cores, non-idle ticks
+# Context switches of every thread in process group $1: "voluntary involuntary".
+switches_of() {
+  local v=0 i=0 a b
+  for p in $(ps -e -o pid=,pgid= | awk -v g="$1" '$2 == g {print $1}'); do
+    for t in /proc/"$p"/task/*; do
+      read -r a b < <(awk '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {n=$2} END {print v+0, n+0}' "$t/status" 2>/dev/null || echo 0 0)
+      v=$((v + a)) i=$((i + b))
+    done
+  done
+  echo "$v $i"
+}
 measure() { # name port process-group
   local name=$1 port=$2 match=$3 args=(-t"$threads" -c"$connections" --latency --timeout 5s)
   if [ "$scenario" = one-token ]; then
@@ -134,13 +155,21 @@ measure() { # name port process-group
   fi
   wrk "${args[@]}" -d2s "http://127.0.0.1:$port/orders/42" > /dev/null          # warm-up
   [ "$scenario" = many-token ] && export TOKEN_PREFIX="good-many-$name-$nonce-m-"
-  local c0 b0 c1 b1 calls0 calls1
+  local c0 b0 c1 b1 calls0 calls1 s0 s1 perf_pid=
   c0=$(cpu_of "$match"); b0=$(busy); calls0=$(curl -s "http://127.0.0.1:$as/count")
+  s0=$(switches_of "$match")
+  if [ "$profile" = 1 ] && [ "$name" = scopegate ]; then
+    perf record -q -F 2000 --call-graph fp -p "$match" -o "$out/scopegate.perf" -- sleep "$duration" 2>/dev/null &
+    perf_pid=$!
+  fi
   wrk "${args[@]}" -d"${duration}s" "http://127.0.0.1:$port/orders/42" > "$out/$name.wrk"
   c1=$(cpu_of "$match"); b1=$(busy); calls1=$(curl -s "http://127.0.0.1:$as/count")
-  python3 - "$out/$name.wrk" "$name" "$((c1 - c0))" "$((b1 - b0))" "$tck" "$((calls1 - calls0))" "$duration" "$cores" >> "$out/rows.tsv" <<'PY'
+  s1=$(switches_of "$match")
+  [ -n "$perf_pid" ] && wait "$perf_pid"
+  python3 - "$out/$name.wrk" "$name" "$((c1 - c0))" "$((b1 - b0))" "$tck" "$((calls1 - calls0))" "$duration" "$cores" "$s0" "$s1" >> "$out/rows.tsv" <<'PY'
 import re, sys
-path, name, cpu, busy, tck, calls, dur, cores = sys.argv[1:]
+path, name, cpu, busy, tck, calls, dur, cores, s0, s1 = sys.argv[1:]
+vol, invol = (int(b) - int(a) for a, b in zip(s0.split(), s1.split()))
 w = open(path).read()
 def lat(p):
     m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % p, w, re.M)
@@ -153,7 +182,8 @@ errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)",
 # The proxy's own CPU per request; for direct, the upstream's (what every row also pays).
 us = int(cpu) / int(tck) * 1e6 / n
 print("\t".join(map(str, [name, rps, lat(50), lat(99), non2xx, errors, int(calls), round(us, 1),
-                          round(100 * int(busy) / int(tck) / float(dur) / int(cores), 1)])))
+                          round(100 * int(busy) / int(tck) / float(dur) / int(cores), 1),
+                          round(vol / n, 3), round(invol / n, 3)])))
 PY
 }
 measure direct "$up" "${group[upstream]}"
@@ -167,12 +197,17 @@ rows = [l.rstrip("\n").split("\t") for l in open(path)]
 by = {r[0]: r for r in rows}
 d, h = float(by["direct"][1]), float(by["hop"][1])
 print(f"scenario {scenario}: wrk -t{threads} -c{conns} -d{dur}s, loopback")
-print(f"{'':10} {'req/s':>9} {'x direct':>8} {'x hop':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'errors':>6} {'AS calls':>8} {'CPU us/req':>10} {'busy%':>6}")
-for name, rps, p50, p99, non2xx, errors, calls, us, busy in rows:
+print(f"{'':10} {'req/s':>9} {'x direct':>8} {'x hop':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'errors':>6} {'AS calls':>8} {'CPU us/req':>10} {'busy%':>6} {'cs/req':>12}")
+for name, rps, p50, p99, non2xx, errors, calls, us, busy, vol, invol in rows:
     rps = float(rps)
-    print(f"{name:10} {rps:9.0f} {rps / d:8.3f} {rps / h:6.2f} {float(p50):7.2f} {float(p99):7.2f} {non2xx:>7} {errors:>6} {calls:>8} {us:>10} {busy:>6}")
+    print(f"{name:10} {rps:9.0f} {rps / d:8.3f} {rps / h:6.2f} {float(p50):7.2f} {float(p99):7.2f} {non2xx:>7} {errors:>6} {calls:>8} {us:>10} {busy:>6} {vol:>5}+{invol:<6}")
 s = by["scopegate"]
 print(f"scopegate / hop: {float(s[1]) / h:.2f} x the req/s, {float(s[7]) / float(by['hop'][7]):.2f} x the CPU per request")
 print("CPU us/req: the proxy's own processes (for direct: the upstream); busy%: all cores, whole machine.")
+print("cs/req: context switches of those processes' threads per request, voluntary+involuntary.")
 PY
+if [ "$profile" = 1 ]; then
+  echo
+  perf script -i "$out/scopegate.perf" -F ip,sym,dso 2>/dev/null | python3 "$here/breakdown.py" | tee "$out/breakdown.txt"
+fi
 echo "raw wrk output: $out"
