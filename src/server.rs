@@ -228,13 +228,16 @@ fn service<H: Handler>(
         }
         let handler = handler.clone();
         let downstream = downstream.clone();
-        async move {
+        // Boxed: hyper moves the service future by value (HTTP/1 into its in-flight
+        // slot, HTTP/2 into a task per stream), and a request's whole state machine is
+        // several KiB; in a box each of those moves copies a pointer.
+        Box::pin(async move {
             let rsp = handler.respond(req, downstream).await;
             Ok::<_, Infallible>(rsp.map(|body| Counted {
                 body,
                 open: Some(open),
             }))
-        }
+        })
     })
 }
 

@@ -3,6 +3,7 @@
 #
 #   benches/side-by-side/run.sh [--scenario one-token|many-token] [--duration S]
 #                               [--threads N] [--connections N] [--profile]
+#                               [--h2c STREAMS]
 #
 # Runs one upstream (NGINX `return 200`, a 314-byte JSON body), then measures with wrk,
 # one at a time: `direct` (wrk straight at the upstream), `hop` (NGINX as a bare
@@ -16,7 +17,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-scenario=one-token duration=10 threads=2 connections=64 tokens=10000 profile=0
+scenario=one-token duration=10 threads=2 connections=64 tokens=10000 profile=0 h2c=
 while [ $# -gt 0 ]; do
   case "$1" in
     --scenario) scenario=$2; shift 2 ;;
@@ -24,14 +25,19 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --profile) profile=1; shift ;;
+    --h2c) h2c=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 case "$scenario" in one-token|many-token) ;; *) echo "--scenario one-token|many-token" >&2; exit 2 ;; esac
+if [ -n "$h2c" ] && { [ "$scenario" != one-token ] || ! [ "$h2c" -ge 1 ] 2>/dev/null; }; then
+  echo "--h2c STREAMS: a positive number of streams per connection, one-token scenario only" >&2; exit 2
+fi
 
 # ------------------------------------------------------------------ packages, binary
 need=()
 for p in nginx wrk curl; do command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || need+=("$p"); done
+[ -n "$h2c" ] && ! command -v h2load >/dev/null && need+=(nghttp2-client)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=; [ "$(id -u)" -ne 0 ] && sudo=sudo
   # Keep the distro's nginx service from starting (port 80): a policy-rc.d we add and
@@ -186,28 +192,70 @@ print("\t".join(map(str, [name, rps, lat(50), lat(99), non2xx, errors, int(calls
                           round(vol / n, 3), round(invol / n, 3)])))
 PY
 }
+# The same token over HTTP/2 without TLS (prior knowledge), $h2c streams in flight per
+# connection: h2load, as wrk speaks only HTTP/1.1. It reports no percentiles.
+measure_h2c() { # name port process-group
+  local name=$1 port=$2 match=$3 url="http://127.0.0.1:$2/orders/42"
+  local args=(-t"$threads" -c"$connections" -m"$h2c" -H "authorization: Bearer good-one-$nonce")
+  h2load "${args[@]}" -D 2 "$url" > /dev/null                                     # warm-up
+  local c0 b0 c1 b1 s0 s1
+  local perf_pid=
+  c0=$(cpu_of "$match"); b0=$(busy); s0=$(switches_of "$match")
+  if [ "$profile" = 1 ]; then
+    perf record -q -F 2000 --call-graph fp -p "$match" -o "$out/$name.perf" -- sleep "$duration" 2>/dev/null &
+    perf_pid=$!
+  fi
+  h2load "${args[@]}" -D "$duration" "$url" > "$out/$name.h2load"
+  c1=$(cpu_of "$match"); b1=$(busy); s1=$(switches_of "$match")
+  [ -n "$perf_pid" ] && wait "$perf_pid"
+  python3 - "$out/$name.h2load" "$name" "$((c1 - c0))" "$((b1 - b0))" "$tck" "$duration" "$cores" "$s0" "$s1" >> "$out/rows.tsv" <<'PY'
+import re, sys
+path, name, cpu, busy, tck, dur, cores, s0, s1 = sys.argv[1:]
+vol, invol = (int(b) - int(a) for a, b in zip(s0.split(), s1.split()))
+w = open(path).read()
+m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", w)
+done, ok, failed, errored, timeout = map(int, m.groups())
+rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", w).group(1))
+# Counted as they arrive, answers to requests still in flight at the stop included.
+codes = re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", w)
+non2xx = sum(map(int, codes.groups())) if codes else done
+us = int(cpu) / int(tck) * 1e6 / max(done, 1)
+print("\t".join(map(str, [name, rps, "nan", "nan", non2xx, failed + errored + timeout, 0, round(us, 1),
+                          round(100 * int(busy) / int(tck) / float(dur) / int(cores), 1),
+                          round(vol / max(done, 1), 3), round(invol / max(done, 1), 3)])))
+PY
+}
 measure direct "$up" "${group[upstream]}"
 measure hop "$hop" "${group[hop]}"
 measure scopegate "$sg" "${group[scopegate]}"
+[ -n "$h2c" ] && measure_h2c scopegate-h2c "$sg" "${group[scopegate]}"
 
-python3 - "$out/rows.tsv" "$scenario" "$threads" "$connections" "$duration" <<'PY' | tee "$out/summary.txt"
+python3 - "$out/rows.tsv" "$scenario" "$threads" "$connections" "$duration" "$h2c" <<'PY' | tee "$out/summary.txt"
 import sys
-path, scenario, threads, conns, dur = sys.argv[1:]
+path, scenario, threads, conns, dur, streams = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(path)]
 by = {r[0]: r for r in rows}
 d, h = float(by["direct"][1]), float(by["hop"][1])
 print(f"scenario {scenario}: wrk -t{threads} -c{conns} -d{dur}s, loopback")
-print(f"{'':10} {'req/s':>9} {'x direct':>8} {'x hop':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'errors':>6} {'AS calls':>8} {'CPU us/req':>10} {'busy%':>6} {'cs/req':>12}")
+if streams:
+    print(f"scopegate-h2c: the same, h2load -t{threads} -c{conns} -m{streams} -D {dur} (HTTP/2 prior knowledge; no percentiles)")
+print(f"{'':13} {'req/s':>9} {'x direct':>8} {'x hop':>6} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'errors':>6} {'AS calls':>8} {'CPU us/req':>10} {'busy%':>6} {'cs/req':>12}")
 for name, rps, p50, p99, non2xx, errors, calls, us, busy, vol, invol in rows:
     rps = float(rps)
-    print(f"{name:10} {rps:9.0f} {rps / d:8.3f} {rps / h:6.2f} {float(p50):7.2f} {float(p99):7.2f} {non2xx:>7} {errors:>6} {calls:>8} {us:>10} {busy:>6} {vol:>5}+{invol:<6}")
+    print(f"{name:13} {rps:9.0f} {rps / d:8.3f} {rps / h:6.2f} {float(p50):7.2f} {float(p99):7.2f} {non2xx:>7} {errors:>6} {calls:>8} {us:>10} {busy:>6} {vol:>5}+{invol:<6}")
 s = by["scopegate"]
 print(f"scopegate / hop: {float(s[1]) / h:.2f} x the req/s, {float(s[7]) / float(by['hop'][7]):.2f} x the CPU per request")
+if "scopegate-h2c" in by:
+    print(f"scopegate h2c / HTTP/1.1: {float(by['scopegate-h2c'][7]) / float(s[7]):.2f} x the CPU per request")
 print("CPU us/req: the proxy's own processes (for direct: the upstream); busy%: all cores, whole machine.")
 print("cs/req: context switches of those processes' threads per request, voluntary+involuntary.")
 PY
 if [ "$profile" = 1 ]; then
   echo
   perf script -i "$out/scopegate.perf" -F ip,sym,dso 2>/dev/null | python3 "$here/breakdown.py" | tee "$out/breakdown.txt"
+  if [ -n "$h2c" ]; then
+    echo; echo "scopegate-h2c:"
+    perf script -i "$out/scopegate-h2c.perf" -F ip,sym,dso 2>/dev/null | python3 "$here/breakdown.py" | tee "$out/breakdown-h2c.txt"
+  fi
 fi
 echo "raw wrk output: $out"
