@@ -42,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-up=$(free_port) as=$(free_port) sg=$(free_port)
+up=$(free_port) as=$(free_port) sg=$(free_port) admin=$(free_port)
 
 mkdir -p "$run/upstream"
 sed -e "s|@RUN@|$run/upstream|g" -e "s|@UPSTREAM@|$up|g" -e "s|@CORES@|1|g" \
@@ -52,29 +52,8 @@ pids+=($!)
 python3 "$here/mock_as.py" "$as" > "$run/mock-as.log" 2>&1 &
 pids+=($!)
 echo demo-secret > "$run/client-secret"
-cat > "$run/scopegate.toml" <<TOML
-[listen]
-addr = "127.0.0.1:$sg"
-workers = 1
-
-[upstream]
-url = "http://127.0.0.1:$up"
-
-[introspection]
-endpoint = "http://127.0.0.1:$as/introspect"
-client_id = "demo"
-client_secret_file = "$run/client-secret"
-
-[introspection.cache]
-ttl = "60s"
-
-[identity]
-subject = "X-Auth-Sub"
-
-[[route]]
-path = "/orders/**"
-scopes = ["orders:read"]
-TOML
+sed -e "s|@LISTEN@|$sg|" -e "s|@WORKERS@|1|" -e "s|@UPSTREAM@|$up|" -e "s|@ADMIN@|$admin|" \
+  -e "s|@AS@|$as|" -e "s|@RUN@|$run|" "$here/scopegate.toml.in" > "$run/scopegate.toml"
 RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$run/callgrind.out" \
   "$SCOPEGATE_BIN" serve --config "$run/scopegate.toml" > "$run/scopegate.log" 2>&1 &
 vg=$!

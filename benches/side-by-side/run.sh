@@ -92,31 +92,8 @@ for name in upstream hop; do
 done
 start mock-as python3 "$here/mock_as.py" "$as"
 echo demo-secret > "$run/client-secret"
-cat > "$run/scopegate.toml" <<EOF
-[listen]
-addr = "127.0.0.1:$sg"
-
-[upstream]
-url = "http://127.0.0.1:$up"
-
-[admin]
-addr = "127.0.0.1:$admin"
-
-[introspection]
-endpoint = "http://127.0.0.1:$as/introspect"
-client_id = "demo"
-client_secret_file = "$run/client-secret"
-
-[introspection.cache]
-ttl = "60s"
-
-[identity]
-subject = "X-Auth-Sub"
-
-[[route]]
-path = "/orders/**"
-scopes = ["orders:read"]
-EOF
+sed -e "s|@LISTEN@|$sg|" -e "s|@WORKERS@|$cores|" -e "s|@UPSTREAM@|$up|" -e "s|@ADMIN@|$admin|" \
+  -e "s|@AS@|$as|" -e "s|@RUN@|$run|" "$here/scopegate.toml.in" > "$run/scopegate.toml"
 RUST_LOG=warn start scopegate "$SCOPEGATE_BIN" serve --config "$run/scopegate.toml"
 for p in "$up" "$hop" "$sg"; do wait_port "$p"; done
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$as/count" && break; sleep 0.1; done
