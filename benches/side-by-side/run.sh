@@ -191,7 +191,7 @@ path, name, cpu, busy, tck, dur, cores, s0, s1 = sys.argv[1:]
 vol, invol = (int(b) - int(a) for a, b in zip(s0.split(), s1.split()))
 w = open(path).read()
 m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", w)
-done, ok, failed, errored, timeout = map(int, m.groups())
+done, _succeeded, failed, errored, timeout = map(int, m.groups())
 rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", w).group(1))
 # Counted as they arrive, answers to requests still in flight at the stop included.
 codes = re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", w)
